@@ -1,0 +1,20 @@
+/* The reel command-line program: one file per command, each a thin layer over the library.
+ * A command gets argv with argv[0] = its own name and returns the process exit status
+ * (0 success, 1 failure with a one-line message on stderr, 2 bad usage). */
+#ifndef REEL_CLI_H
+#define REEL_CLI_H
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+/* Prints "reel <cmd>: <message>" for the last library failure and returns 1. */
+int cli_fail(const char *cmd, int status);
+/* Prints "reel <cmd>: <formatted>" and returns 2 (bad usage). */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+
+int cmd_version(int argc, char **argv);
+
+#endif
