@@ -10,7 +10,11 @@
  *
  * Modulation vectors (shift, scale, gate) are [D] or [G, D]: with G groups, row r of an
  * [R, D] input uses group r / (R / G); this is how per-frame timesteps of the causal model
- * modulate each frame's tokens. */
+ * modulate each frame's tokens. A [G, D] modulation view may have a row stride larger than D
+ * (the DiT slices shift/scale/gate out of one [G, 6D] buffer).
+ *
+ * Row ops (layer_norm, rms_norm, rope3d, modulate, gelu_tanh, silu, softmax) may run in place:
+ * out may be the same view as x. */
 #ifndef REEL_BACKEND_H
 #define REEL_BACKEND_H
 
@@ -53,7 +57,10 @@ struct backend_ops {
     int (*sync)(backend *be);
 
     /* out[M,N] = act(a[M,K] · w[N,K]^T + bias[N]).  w is a weight in PyTorch [out, in] layout.
-     * CUDA: a and w bf16, bias bf16/f32/NULL, out bf16 or f32, fp32 accumulation. CPU: f32. */
+     * CUDA: a and w bf16 (tensor cores, fp32 accumulation), bias bf16/f32/NULL, out bf16 or f32;
+     * or a and w both f32 with f32 out, computed in true fp32 (no TF32): the time-embedding MLP
+     * and the output head run this way because the reference keeps them in fp32. CPU: f32.
+     * a and out may be row views with a row stride larger than their width. */
     int (*gemm)(backend *be, const tensor *a, const tensor *w, const tensor *bias, enum act act,
                 tensor *out);
 
