@@ -82,7 +82,9 @@ struct backend_ops {
     /* x += y * gate (gate [D] or [G, D], or NULL for a plain residual add). x is f32. */
     int (*add_gated)(backend *be, tensor *x, const tensor *y, const tensor *gate);
 
-    /* out = x * (1 + scale) + shift, modulation vectors as above. */
+    /* out = x * (1 + scale) + shift, modulation vectors as above; shift or scale may be NULL
+     * (out = x + shift adds a per-column vector to every row: the DiT adds a block's learned
+     * modulation to the shared time projection this way). */
     int (*modulate)(backend *be, const tensor *x, const tensor *shift, const tensor *scale,
                     tensor *out);
 
