@@ -1,7 +1,6 @@
 /* The CPU backend: fp32 everywhere, the reference every CUDA kernel is tested against
  * (tests/test_ops_cpu.c checks each op against a naive double-precision loop). Ops run on the
  * calling thread plus a pool of workers, split by rows; memory is plain aligned host memory. */
-#define _POSIX_C_SOURCE 200809L
 #include "cpu_ops.h"
 
 #include "error.h"

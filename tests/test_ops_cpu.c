@@ -2,7 +2,6 @@
  * (/work/shared/specs/wan_dit_detail.md §3), on random data at odd shapes, with strided row
  * views and grouped modulation; then the calls each op must refuse. Tolerance: relative L2
  * error 1e-5 (fp32 arithmetic against double). */
-#define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
 #include "dit/error.h"
