@@ -16,5 +16,6 @@ int cli_fail(const char *cmd, int status);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version and which optional features this build has"},
+    {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
 };
 
 int cli_fail(const char *cmd, int status)
