@@ -55,6 +55,9 @@ struct backend_ops {
     /* Sets every element of a contiguous float tensor to value (NaN allowed: used to poison). */
     int (*fill)(backend *be, tensor *t, float value);
     int (*sync)(backend *be);
+    /* Free and total memory of the device (cudaMemGetInfo); NULL on backends without a device
+     * memory of their own (CPU). */
+    int (*mem_info)(backend *be, size_t *free_bytes, size_t *total_bytes);
 
     /* out[M,N] = act(a[M,K] · w[N,K]^T + bias[N]).  w is a weight in PyTorch [out, in] layout.
      * CUDA: a and w bf16 (tensor cores, fp32 accumulation), bias bf16/f32/NULL, out bf16 or f32;
