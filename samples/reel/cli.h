@@ -17,5 +17,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 int cmd_version(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_frames_demo(int argc, char **argv);
 
 #endif

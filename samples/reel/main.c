@@ -11,6 +11,7 @@
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version and which optional features this build has"},
     {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
+    {"frames-demo", cmd_frames_demo, "write a test pattern to .mp4/.mkv/.mov/.png/.y4m to check the output"},
 };
 
 int cli_fail(const char *cmd, int status)
