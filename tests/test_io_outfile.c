@@ -205,6 +205,16 @@ static void bad_paths(void)
         }
         chmod(ro, 0755);
     }
+#ifndef REEL_HAVE_FFMPEG
+    CHECK(sink_open(check_path("clip.mp4"), &p, &s) == REEL_E_UNSUPPORTED &&
+              strstr(err_msg(), "built without FFmpeg: .mp4 output unavailable"),
+          "mp4 without FFmpeg: %s", err_msg());
+#endif
+#ifndef REEL_HAVE_PNG
+    CHECK(sink_open(check_path("still.png"), &p, &s) == REEL_E_UNSUPPORTED &&
+              strstr(err_msg(), "built without libpng"),
+          "png without libpng: %s", err_msg());
+#endif
     const char *unknown[] = {"clip.avi", "clip", "clip.mp4.bak", "dir.d/clip"};
     const char *named[] = {".avi", "(no extension)", ".bak", "(no extension)"};
     for (int i = 0; i < 4; i++) {
