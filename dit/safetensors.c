@@ -155,13 +155,27 @@ static int st_check_metadata(const char *path, const cJSON *meta)
     return REEL_OK;
 }
 
-/* The tensors must tile [0, data_size) exactly and their names must be unique. */
+/* Names must be unique, and the tensors must tile [0, data_size) exactly. */
 static int st_check_layout(const char *path, ld_list *l, int first, st_range *r, int n,
                            uint64_t data_size)
 {
+    char q[160];
+    char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
+    if (!names)
+        return err_set(REEL_E_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++)
+        names[i] = l->v[first + i].name;
+    qsort(names, (size_t)n, sizeof *names, st_name_cmp);
+    int st = REEL_OK;
+    for (int i = 1; i < n && st == REEL_OK; i++)
+        if (!strcmp(names[i - 1], names[i]))
+            st = err_set(REEL_E_FORMAT, "%s: tensor '%s' appears twice in the header", path,
+                         ld_printable(names[i], strlen(names[i]), q, sizeof q));
+    free(names);
+    TRY(st);
+
     qsort(r, (size_t)n, sizeof *r, st_range_cmp);
     uint64_t at = 0;
-    char q[160];
     for (int i = 0; i < n; i++) {
         const char *name = l->v[first + r[i].index].name;
         if (r[i].begin < at)
@@ -178,20 +192,7 @@ static int st_check_layout(const char *path, ld_list *l, int first, st_range *r,
     if (at != data_size)
         return err_set(REEL_E_FORMAT, "%s: %llu bytes after the last tensor are not described by the header",
                        path, (unsigned long long)(data_size - at));
-
-    char **names = malloc((size_t)(n ? n : 1) * sizeof *names);
-    if (!names)
-        return err_set(REEL_E_NOMEM, "%s: out of memory", path);
-    for (int i = 0; i < n; i++)
-        names[i] = l->v[first + i].name;
-    qsort(names, (size_t)n, sizeof *names, st_name_cmp);
-    int st = REEL_OK;
-    for (int i = 1; i < n && st == REEL_OK; i++)
-        if (!strcmp(names[i - 1], names[i]))
-            st = err_set(REEL_E_FORMAT, "%s: tensor '%s' appears twice in the header", path,
-                         ld_printable(names[i], strlen(names[i]), q, sizeof q));
-    free(names);
-    return st;
+    return REEL_OK;
 }
 
 int st_parse(const char *path, const uint8_t *data, uint64_t size, ld_list *out)

@@ -202,10 +202,10 @@ static int ws_open_index(weights *ws, const char *path)
         int mi;
         ld_list l = {0};
         st = ws_map(ws, shard_path, &mi);
-        if (st != REEL_OK)
-            err_wrap(st, "%s: shard named by the index", path);
         if (st == REEL_OK)
             st = st_parse(ws->maps[mi].path, ws->maps[mi].data, ws->maps[mi].size, &l);
+        if (st != REEL_OK)
+            err_wrap(st, "%s: shard named by the index", path);
         if (st == REEL_OK)
             st = ws_check_shard(path, listed, ix.n, s, shard_path, &l, &matched);
         if (st == REEL_OK)
@@ -355,7 +355,7 @@ int weights_open(const char *path, weights **out)
     if (st == REEL_OK)
         st = has_suffix(file, ".json") ? ws_open_index(ws, file) : ws_open_file(ws, file);
     free(file);
-    if (st == REEL_OK) {
+    if (st == REEL_OK && ws->n > 0) {
         qsort(ws->e, (size_t)ws->n, sizeof *ws->e, ws_entry_cmp);
         for (int i = 1; i < ws->n && st == REEL_OK; i++)
             if (!strcmp(ws->e[i - 1].name, ws->e[i].name)) {

@@ -16,6 +16,7 @@ int cli_fail(const char *cmd, int status);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 int cmd_version(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_frames_demo(int argc, char **argv);
 
