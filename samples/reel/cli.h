@@ -19,5 +19,7 @@ int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_frames_demo(int argc, char **argv);
+int cmd_attn(int argc, char **argv);
+int bench_attn(int argc, char **argv);
 
 #endif

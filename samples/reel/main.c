@@ -10,6 +10,7 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version and which optional features this build has"},
+    {"attn", cmd_attn, "attention plugins: list them and their options, show the Radial mask"},
     {"info", cmd_info, "list the tensors of a checkpoint and detect which model it is"},
     {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
     {"frames-demo", cmd_frames_demo, "write a test pattern to .mp4/.mkv/.mov/.png/.y4m to check the output"},

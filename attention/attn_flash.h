@@ -1,0 +1,33 @@
+/* Block-sparse flash attention on CUDA (attn_flash.cu; reference: attn_ref.c; test:
+ * tests/gpu/test_attn_kernel.c). bf16 q, k, v and out, head_dim 128 or 64, fp32 scores and
+ * online softmax. Each CTA owns one 128-query block of one head and walks the key blocks its
+ * row of the block mask lists (all of them when the mask is NULL), so empty tiles cost nothing.
+ * Any token counts (ragged last blocks are masked inside the kernel). */
+#ifndef REEL_ATTN_FLASH_H
+#define REEL_ATTN_FLASH_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct attn_flash_args {
+    const void *q, *k, *v; /* bf16 [tokens, heads, head_dim], rows *_stride elements apart */
+    void *out;             /* bf16 [q_tokens, heads, head_dim] packed */
+    float *lse;            /* [heads, q_tokens] natural-log LSE of scaled scores, or NULL */
+    int64_t q_tokens, kv_tokens, q_stride, kv_stride;
+    int heads, head_dim;
+    float scale;
+    const int32_t *row_start, *cols; /* device copy of an attn_block_mask's lists; NULL: dense */
+    void *stream;                    /* cudaStream_t */
+} attn_flash_args;
+
+/* REEL_E_UNSUPPORTED for a head_dim other than 64/128 or pointers/strides that are not 16-byte
+ * aligned (8 elements); REEL_E_DEVICE when the launch fails. */
+int attn_flash_forward(const attn_flash_args *a);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,32 @@
+/* The built-in attention plugins: each file defines one table (and a CPU path and a CUDA path
+ * behind it). attn_builtins.c lists them for the registry. */
+#ifndef REEL_ATTN_PLUGINS_H
+#define REEL_ATTN_PLUGINS_H
+
+#include "../dit/error.h"
+#include "../plugin/reel_attention.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const reel_attn_plugin attn_dense_plugin;  /* attn_dense.c */
+extern const reel_attn_plugin attn_radial_plugin; /* attn_radial.c */
+
+/* NULL-terminated list, in the order `reel attn list` prints them. */
+extern const reel_attn_plugin *const attn_builtin_plugins[];
+
+/* A plugin entry point reports through its err buffer: copies the message of the failure that
+ * reel's internals recorded (err_set) and returns the status. */
+static inline int attn_plugin_fail(int status, char *err, size_t err_size)
+{
+    snprintf(err, err_size, "%s", err_msg());
+    return status;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
