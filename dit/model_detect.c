@@ -310,10 +310,21 @@ int model_detect(const weights *ws, model_info *out)
         if (!strncmp(mi->prefix, "generator_ema.", 14))
             md_note(&notes, "; EMA weights (generator_ema)");
         double params = (double)md_params_under(ws, mi->prefix);
+        char pstr[32], hstr[48];
+        if (params >= 1e9)
+            snprintf(pstr, sizeof pstr, "%.2fB", params / 1e9);
+        else if (params >= 1e6)
+            snprintf(pstr, sizeof pstr, "%.1fM", params / 1e6);
+        else
+            snprintf(pstr, sizeof pstr, "%.0f", params);
+        if (mi->heads > 0)
+            snprintf(hstr, sizeof hstr, "%d heads%s", mi->heads, heads_note);
+        else
+            snprintf(hstr, sizeof hstr, "heads unknown");
         snprintf(d, cap,
-                 "Wan2.1 DiT (%s layout), dim %d, %d layers, %d heads%s, ffn %d, in %d, out %d, text %d, freq %d, %.2fB parameters%s",
-                 model_layout_name(mi->layout), mi->dim, mi->layers, mi->heads, heads_note, mi->ffn_dim,
-                 mi->in_dim, mi->out_dim, mi->text_dim, mi->freq_dim, params / 1e9, notes.text);
+                 "Wan2.1 DiT (%s layout), dim %d, %d layers, %s, ffn %d, in %d, out %d, text %d, freq %d, %s parameters%s",
+                 model_layout_name(mi->layout), mi->dim, mi->layers, hstr, mi->ffn_dim, mi->in_dim,
+                 mi->out_dim, mi->text_dim, mi->freq_dim, pstr, notes.text);
         return REEL_OK;
     }
     int z = 0, enc = 0;
