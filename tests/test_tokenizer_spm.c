@@ -4,8 +4,10 @@
  * what normalisation and segmentation must get right: CJK, accents in NFC and NFD, emoji with ZWJ
  * and modifiers, full- and half-width forms, compatibility characters, control characters,
  * whitespace runs, literal U+2581, invalid UTF-8, and lines over 10,000 characters.
- * Each model is also converted to a Hugging Face tokenizer.json, which must give the same ids, and
- * EOS/truncation are checked against the reference ids.
+ * Two hand-made models (tests/tokenizer/spm_writer.h) add exact and near ties between
+ * segmentations, which only the reference's tie-breaking and float arithmetic resolve the same way.
+ * Trained models are also converted to a Hugging Face tokenizer.json, which must give the same
+ * ids, and EOS/truncation are checked against the reference ids.
  * Without spm_train the test is skipped, except in CI (CI set), where that is a failure. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
@@ -13,6 +15,7 @@
 #include "dit/error.h"
 #include "dit/tok_internal.h"
 #include "dit/tokenizer.h"
+#include "tokenizer/spm_writer.h"
 
 #include <cJSON.h>
 #include <stdarg.h>
@@ -470,43 +473,99 @@ static void check_json_matches(const char *name, const tokenizer *model, const c
     tok_free(js);
 }
 
-static void test_model(const model_case *mc, const char *corpus, const char *lines_path,
-                       const lines *input, const char *reel_bin)
+/* spm_encode and reel tokenize over the lines, EOS/truncation, and the tokenizer.json version. */
+static void check_model(const char *name, const char *model, bool json_too, const char *lines_path,
+                        const lines *input, const char *reel_bin)
 {
-    char prefix[1024], model[1100], ref_path[1100], ours_path[1100], json_dir[1100], json[1200];
+    char ref_path[1100], ours_path[1100], json_dir[1100], json[1200];
+    snprintf(ref_path, sizeof ref_path, "%s.spm.txt", model);
+    snprintf(ours_path, sizeof ours_path, "%s.reel.txt", model);
+    CHECK(run("spm_encode --model='%s' --output_format=id < '%s' > '%s'", model, lines_path, ref_path) == 0,
+          "%s: spm_encode failed", name);
+    CHECK(run("'%s' tokenize --model '%s' --file '%s' --no-eos --max-len 0 > '%s'", reel_bin, model,
+              lines_path, ours_path) == 0,
+          "%s: reel tokenize failed", name);
+    lines ref = read_lines(ref_path), ours = read_lines(ours_path);
+    compare_with_reference(name, input, &ref, &ours);
+
+    tokenizer *t = NULL;
+    CHECK_OK(tok_load(model, &t));
+    if (t) {
+        check_eos_truncation(t, input, &ref);
+        if (json_too) {
+            snprintf(json_dir, sizeof json_dir, "%s_hf", model);
+            mkdir(json_dir, 0755);
+            snprintf(json, sizeof json, "%s/tokenizer.json", json_dir);
+            write_tokenizer_json(t, json);
+            check_json_matches(name, t, json_dir, input); /* loaded through its folder */
+        }
+        tok_free(t);
+    }
+    free_lines(&ref);
+    free_lines(&ours);
+}
+
+static void test_trained(const model_case *mc, const char *corpus, const char *lines_path,
+                         const lines *input, const char *reel_bin)
+{
+    char prefix[1024], model[1100];
     snprintf(prefix, sizeof prefix, "%s", check_path(mc->name));
     snprintf(model, sizeof model, "%s.model", prefix);
-    snprintf(ref_path, sizeof ref_path, "%s.spm.txt", prefix);
-    snprintf(ours_path, sizeof ours_path, "%s.reel.txt", prefix);
     if (run("spm_train --input='%s' --model_prefix='%s' --vocab_size=1000 --hard_vocab_limit=false "
             "--num_threads=2 --minloglevel=2 %s >/dev/null 2>&1",
             corpus, prefix, mc->options) != 0) {
         CHECK(false, "%s: spm_train failed", mc->name);
         return;
     }
-    CHECK(run("spm_encode --model='%s' --output_format=id < '%s' > '%s'", model, lines_path, ref_path) == 0,
-          "%s: spm_encode failed", mc->name);
-    CHECK(run("'%s' tokenize --model '%s' --file '%s' --no-eos --max-len 0 > '%s'", reel_bin, model,
-              lines_path, ours_path) == 0,
-          "%s: reel tokenize failed", mc->name);
-    lines ref = read_lines(ref_path), ours = read_lines(ours_path);
-    compare_with_reference(mc->name, input, &ref, &ours);
+    check_model(mc->name, model, mc->json, lines_path, input, reel_bin);
+}
 
-    tokenizer *t = NULL;
-    CHECK_OK(tok_load(model, &t));
-    if (t) {
-        check_eos_truncation(t, input, &ref);
-        if (mc->json) {
-            snprintf(json_dir, sizeof json_dir, "%s_hf", prefix);
-            mkdir(json_dir, 0755);
-            snprintf(json, sizeof json, "%s/tokenizer.json", json_dir);
-            write_tokenizer_json(t, json);
-            check_json_matches(mc->name, t, json_dir, input); /* loaded through its folder */
-        }
-        tok_free(t);
+/* Hand-made models whose scores make segmentations tie exactly (integer sums) or nearly (sums of
+ * -0.1, -0.2, -0.3 that differ only in float rounding), with a user-defined piece and an unused
+ * piece of high score: the reference's tie-breaking and arithmetic decide these. */
+static const spm_piece_spec k_tie_pieces[] = {
+    {"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1}, {"a", -1, 1},
+    {"b", -1, 1}, {"c", -2, 1}, {"ab", -2, 1}, {"bc", -3, 1}, {"abc", -4, 1},
+    {"\xE2\x96\x81" "a", -2, 1}, {"\xE2\x96\x81" "ab", -3, 1}, {"ca", -3, 1}, {"x", -0.1f, 1},
+    {"y", -0.2f, 1}, {"xy", -0.3f, 1}, {"z", -0.7f, 1}, {"yz", -0.9f, 1}, {"xyz", -1.0f, 1},
+    {"zx", -0.8f, 1}, {"\xC3\xA9", -1.5f, 1}, {"\xE2\x96\x81\xC3\xA9", -2.5f, 1}, {"cc", 0, 4},
+    {"ba", 5.0f, 5}};
+
+static void write_tie_lines(const char *path)
+{
+    static const char *const parts[] = {"a", "b", "c", "x", "y", "z", "\xC3\xA9", "d", "q", " ",
+                                        "  ", "cc", "ba", "\xFF", "ab", "xy"};
+    FILE *f = fopen(path, "wb");
+    for (int i = 0; i < N_LINES; i++) {
+        int n = (int)(check_rand_u64() % 31);
+        for (int k = 0; k < n; k++)
+            fputs(PICK(parts), f);
+        fputc('\n', f);
     }
-    free_lines(&ref);
-    free_lines(&ours);
+    fclose(f);
+}
+
+static void test_handmade(const char *reel_bin)
+{
+    char lines_path[1024];
+    snprintf(lines_path, sizeof lines_path, "%s", check_path("ties.txt"));
+    write_tie_lines(lines_path);
+    lines input = read_lines(lines_path);
+    spm_model_spec specs[2] = {
+        {.pieces = k_tie_pieces, .n_pieces = (int)(sizeof k_tie_pieces / sizeof k_tie_pieces[0])},
+        {.pieces = k_tie_pieces, .n_pieces = (int)(sizeof k_tie_pieces / sizeof k_tie_pieces[0]),
+         .byte_fallback = true, .treat_whitespace_as_suffix = true, .keep_extra_whitespaces = true},
+    };
+    const char *names[2] = {"ties", "ties_bytes_suffix"};
+    for (int i = 0; i < 2; i++) {
+        char model[1024];
+        snprintf(model, sizeof model, "%s.model", check_path(names[i]));
+        pbw w = spm_write_model(&specs[i]);
+        CHECK(pbw_save(&w, model), "cannot write %s", model);
+        free(w.p);
+        check_model(names[i], model, false, lines_path, &input, reel_bin);
+    }
+    free_lines(&input);
 }
 
 int main(void)
@@ -538,7 +597,8 @@ int main(void)
     CHECK(input.n == N_LINES, "wrote %d lines, read back %d", N_LINES, input.n);
 
     for (size_t i = 0; i < sizeof k_models / sizeof k_models[0]; i++)
-        test_model(&k_models[i], corpus, lines_path, &input, reel_bin);
+        test_trained(&k_models[i], corpus, lines_path, &input, reel_bin);
+    test_handmade(reel_bin);
 
     free_lines(&input);
     for (int i = 0; i < ws.n; i++)
