@@ -70,7 +70,8 @@ int tok_charsmap_init(tok_charsmap *m, const uint8_t *blob, size_t size, const c
     if (size == 0)
         return REEL_OK; /* identity normalisation: no rules */
     if (size <= 4)
-        return err_set(REEL_E_FORMAT, "%s: precompiled charsmap of %zu bytes is too short", source, size);
+        return err_set(REEL_E_FORMAT, "%s: precompiled charsmap of %zu bytes is too short", source,
+                       size);
     uint32_t trie_size = read_le32(blob);
     if (trie_size > size - 4 || trie_size == 0 || trie_size % 4)
         return err_set(REEL_E_FORMAT,

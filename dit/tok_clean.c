@@ -87,10 +87,11 @@ static const struct {
     uint32_t cp;
     const char *value;
 } k_ligatures[] = {
-    {0x0132, "IJ"}, {0x0133, "ij"}, {0x0149, "\xCA\xBCn"}, {0x01C4, "D\xC5\xBD"},
-    {0x01C5, "D\xC5\xBE"}, {0x01C6, "d\xC5\xBE"}, {0x01C7, "LJ"}, {0x01C8, "Lj"}, {0x01C9, "lj"},
-    {0x01CA, "NJ"}, {0x01CB, "Nj"}, {0x01CC, "nj"}, {0x01F1, "DZ"}, {0x01F2, "Dz"}, {0x01F3, "dz"},
-    {0xFB00, "ff"}, {0xFB01, "fi"}, {0xFB02, "fl"}, {0xFB03, "ffi"}, {0xFB04, "ffl"},
+    {0x0132, "IJ"},        {0x0133, "ij"},        {0x0149, "\xCA\xBCn"}, {0x01C4, "D\xC5\xBD"},
+    {0x01C5, "D\xC5\xBE"}, {0x01C6, "d\xC5\xBE"}, {0x01C7, "LJ"},        {0x01C8, "Lj"},
+    {0x01C9, "lj"},        {0x01CA, "NJ"},        {0x01CB, "Nj"},        {0x01CC, "nj"},
+    {0x01F1, "DZ"},        {0x01F2, "Dz"},        {0x01F3, "dz"},        {0xFB00, "ff"},
+    {0xFB01, "fi"},        {0xFB02, "fl"},        {0xFB03, "ffi"},       {0xFB04, "ffl"},
     {0xFB05, "\xC5\xBFt"}, {0xFB06, "st"},
 };
 
@@ -248,9 +249,11 @@ static int ftfy_unescape(const cps *in, cps *out)
         }
         size_t end = k + run + 1;
         const uint32_t *name = v + i + 1;
-        const char *named = find_entity(tok_html5_entities, tok_html5_entities_count, name, end - i - 1);
+        const char *named =
+            find_entity(tok_html5_entities, tok_html5_entities_count, name, end - i - 1);
         if (!named)
-            named = find_entity(tok_ftfy_upper_entities, tok_ftfy_upper_entities_count, name, end - i - 1);
+            named = find_entity(tok_ftfy_upper_entities, tok_ftfy_upper_entities_count, name,
+                                end - i - 1);
         if (named) {
             TRY(cps_push_utf8(out, named));
         } else if (v[i + 1] == '#') {

@@ -14,8 +14,8 @@ int tok_encode_all(const tokenizer *t, const char *text, int add_eos, int32_t **
     *ids = NULL;
     *n = 0;
     if (add_eos && t->eos_id < 0)
-        return err_set(REEL_E_UNSUPPORTED, "%s: the model has no </s> control piece to end a sequence",
-                       t->source);
+        return err_set(REEL_E_UNSUPPORTED,
+                       "%s: the model has no </s> control piece to end a sequence", t->source);
     tok_buf norm = {0};
     tok_ids v = {0};
     int st = tok_normalize(t, text, strlen(text), &norm);

@@ -54,8 +54,8 @@ static int base64_decode(const char *s, uint8_t **out, size_t *size, const char 
         int v = b64_value(s[i]);
         if (v < 0) {
             free(buf);
-            return err_set(REEL_E_FORMAT, "%s: precompiled_charsmap has a non-base64 character at %zu",
-                           source, i);
+            return err_set(REEL_E_FORMAT,
+                           "%s: precompiled_charsmap has a non-base64 character at %zu", source, i);
         }
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
@@ -86,7 +86,8 @@ static int read_normalizer(const cJSON *n, json_read *m)
     if (!strcmp(type, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(n, "normalizers"), *it;
         if (!cJSON_IsArray(list))
-            return err_set(REEL_E_FORMAT, "%s: Sequence normalizer without a \"normalizers\" array", src);
+            return err_set(REEL_E_FORMAT, "%s: Sequence normalizer without a \"normalizers\" array",
+                           src);
         cJSON_ArrayForEach(it, list) TRY(read_normalizer(it, m));
         return REEL_OK;
     }
@@ -95,7 +96,8 @@ static int read_normalizer(const cJSON *n, json_read *m)
         if (cJSON_IsNull(cm))
             return REEL_OK;
         if (!cJSON_IsString(cm))
-            return err_set(REEL_E_FORMAT, "%s: Precompiled normalizer without a precompiled_charsmap string", src);
+            return err_set(REEL_E_FORMAT,
+                           "%s: Precompiled normalizer without a precompiled_charsmap string", src);
         if (m->charsmap)
             return err_set(REEL_E_UNSUPPORTED, "%s: two Precompiled normalizers", src);
         TRY(base64_decode(cm->valuestring, &m->charsmap, &m->spec.charsmap_size, src));
@@ -106,9 +108,11 @@ static int read_normalizer(const cJSON *n, json_read *m)
         const cJSON *pat = cJSON_GetObjectItemCaseSensitive(n, "pattern");
         const char *re = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(pat, "Regex"));
         const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(n, "content"));
-        if (!re || strcmp(re, " {2,}") || !content || (strcmp(content, " ") && strcmp(content, "\xE2\x96\x81")))
-            return err_set(REEL_E_UNSUPPORTED,
-                           "%s: Replace normalizer other than \" {2,}\" -> one space is not supported", src);
+        if (!re || strcmp(re, " {2,}") || !content ||
+            (strcmp(content, " ") && strcmp(content, "\xE2\x96\x81")))
+            return err_set(
+                REEL_E_UNSUPPORTED,
+                "%s: Replace normalizer other than \" {2,}\" -> one space is not supported", src);
         m->spec.remove_extra_whitespaces = true;
         return REEL_OK;
     }
@@ -130,7 +134,8 @@ static int read_pre_tokenizer(const cJSON *p, json_read *m)
     if (!strcmp(type, "Sequence")) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(p, "pretokenizers"), *it;
         if (!cJSON_IsArray(list))
-            return err_set(REEL_E_FORMAT, "%s: Sequence pre_tokenizer without a \"pretokenizers\" array", src);
+            return err_set(REEL_E_FORMAT,
+                           "%s: Sequence pre_tokenizer without a \"pretokenizers\" array", src);
         cJSON_ArrayForEach(it, list) TRY(read_pre_tokenizer(it, m));
         return REEL_OK;
     }
@@ -165,13 +170,17 @@ static int read_vocab(const cJSON *model, json_read *m)
     if (!m->spec.pieces)
         return err_set(REEL_E_NOMEM, "%s: %d pieces", src, n);
     int i = 0;
-    cJSON_ArrayForEach(it, vocab) {
+    cJSON_ArrayForEach(it, vocab)
+    {
         const cJSON *text = cJSON_GetArrayItem(it, 0), *score = cJSON_GetArrayItem(it, 1);
-        if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(text) || !cJSON_IsNumber(score))
-            return err_set(REEL_E_FORMAT, "%s: model.vocab[%d] is not a [piece, score] pair", src, i);
+        if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) != 2 || !cJSON_IsString(text) ||
+            !cJSON_IsNumber(score))
+            return err_set(REEL_E_FORMAT, "%s: model.vocab[%d] is not a [piece, score] pair", src,
+                           i);
         m->spec.pieces[i] = (tok_piece_def){text->valuestring, (uint32_t)strlen(text->valuestring),
-                                        (float)score->valuedouble, TOK_NORMAL};
-        if (m->spec.byte_fallback && tok_byte_of_piece(text->valuestring, m->spec.pieces[i].len) >= 0)
+                                            (float)score->valuedouble, TOK_NORMAL};
+        if (m->spec.byte_fallback &&
+            tok_byte_of_piece(text->valuestring, m->spec.pieces[i].len) >= 0)
             m->spec.pieces[i].type = TOK_BYTE;
         i++;
     }
@@ -180,8 +189,9 @@ static int read_vocab(const cJSON *model, json_read *m)
     const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_id");
     if (!cJSON_IsNumber(unk) || unk->valuedouble < 0 || unk->valuedouble >= n ||
         unk->valuedouble != (double)unk->valueint)
-        return err_set(REEL_E_FORMAT, "%s: model.unk_id is missing or not an index into the %d-piece vocab",
-                       src, n);
+        return err_set(REEL_E_FORMAT,
+                       "%s: model.unk_id is missing or not an index into the %d-piece vocab", src,
+                       n);
     m->spec.pieces[unk->valueint].type = TOK_UNKNOWN;
     return REEL_OK;
 }
@@ -194,7 +204,8 @@ static int read_added_tokens(const cJSON *added, json_read *m)
         return REEL_OK;
     if (!cJSON_IsArray(added))
         return err_set(REEL_E_FORMAT, "%s: \"added_tokens\" is not an array", m->spec.source);
-    cJSON_ArrayForEach(it, added) {
+    cJSON_ArrayForEach(it, added)
+    {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
         const char *content = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "content"));
         if (!cJSON_IsNumber(id) || !content)
@@ -204,8 +215,9 @@ static int read_added_tokens(const cJSON *added, json_read *m)
         if (i < 0 || i >= m->spec.n_pieces || strcmp(m->spec.pieces[i].text, content) ||
             m->spec.pieces[i].type == TOK_UNKNOWN)
             continue;
-        m->spec.pieces[i].type =
-            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special")) ? TOK_CONTROL : TOK_USER_DEFINED;
+        m->spec.pieces[i].type = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special"))
+                                     ? TOK_CONTROL
+                                     : TOK_USER_DEFINED;
     }
     return REEL_OK;
 }
@@ -220,8 +232,9 @@ static int read_model(const cJSON *root, json_read *m)
     if (!type)
         return err_set(REEL_E_FORMAT, "%s: model.type is missing", src);
     if (strcmp(type, "Unigram"))
-        return err_set(REEL_E_UNSUPPORTED, "%s: model type \"%s\" is not supported: reel reads Unigram models",
-                       src, type);
+        return err_set(REEL_E_UNSUPPORTED,
+                       "%s: model type \"%s\" is not supported: reel reads Unigram models", src,
+                       type);
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
     if (bf && !cJSON_IsBool(bf) && !cJSON_IsNull(bf))
         return err_set(REEL_E_FORMAT, "%s: model.byte_fallback is not a boolean", src);

@@ -43,7 +43,8 @@ typedef struct tok_spec {
     bool escape_whitespaces;
     bool treat_whitespace_as_suffix;
     bool byte_fallback;
-    const char *eos_piece; /* names of the special pieces, looked up by text as SentencePiece does */
+    /* Names of the special pieces, looked up by text as SentencePiece does. */
+    const char *eos_piece;
     const char *pad_piece;
 } tok_spec;
 
@@ -78,10 +79,10 @@ struct tokenizer {
     char *source;
     tok_piece_def *pieces;
     int n_pieces;
-    char *pool;          /* piece texts, each NUL-terminated */
-    tok_trie vocab;      /* NORMAL, USER_DEFINED and UNUSED pieces: what Viterbi can match */
-    tok_trie user;       /* USER_DEFINED pieces: kept verbatim by the normaliser */
-    int32_t byte_id[256]; /* id of <0xXX> per byte when byte_fallback */
+    char *pool;                 /* piece texts, each NUL-terminated */
+    tok_trie vocab;             /* NORMAL, USER_DEFINED and UNUSED pieces: what Viterbi can match */
+    tok_trie user;              /* USER_DEFINED pieces: kept verbatim by the normaliser */
+    int32_t byte_id[256];       /* id of <0xXX> per byte when byte_fallback */
     float min_score, max_score; /* over NORMAL pieces */
     int unk_id, eos_id, pad_id;
     bool add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces;

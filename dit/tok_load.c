@@ -16,7 +16,8 @@ static int read_file(const char *path, char **data, size_t *size)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return err_set(errno == ENOENT ? REEL_E_NOT_FOUND : REEL_E_IO, "%s: %s", path, strerror(errno));
+        return err_set(errno == ENOENT ? REEL_E_NOT_FOUND : REEL_E_IO, "%s: %s", path,
+                       strerror(errno));
     int st = REEL_OK;
     char *buf = NULL;
     long len = -1;
@@ -43,7 +44,8 @@ static int resolve(const char *path, char **file)
 {
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return err_set(errno == ENOENT ? REEL_E_NOT_FOUND : REEL_E_IO, "%s: %s", path, strerror(errno));
+        return err_set(errno == ENOENT ? REEL_E_NOT_FOUND : REEL_E_IO, "%s: %s", path,
+                       strerror(errno));
     if (!S_ISDIR(sb.st_mode)) {
         *file = malloc(strlen(path) + 1);
         if (!*file)
@@ -64,7 +66,8 @@ static int resolve(const char *path, char **file)
         }
         free(p);
     }
-    return err_set(REEL_E_NOT_FOUND, "%s: the folder holds neither spiece.model nor tokenizer.json", path);
+    return err_set(REEL_E_NOT_FOUND, "%s: the folder holds neither spiece.model nor tokenizer.json",
+                   path);
 }
 
 static bool looks_like_json(const char *data, size_t size)

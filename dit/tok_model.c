@@ -42,9 +42,10 @@ static int check_piece(const tok_spec *spec, int i)
 static int check_unique(const tokenizer *t, const tok_trie *tr)
 {
     for (int i = 1; i < tr->n; i++)
-        if (tr->e[i].len == tr->e[i - 1].len && !memcmp(tr->e[i].text, tr->e[i - 1].text, tr->e[i].len))
-            return err_set(REEL_E_FORMAT, "%s: piece '%s' is defined twice (ids %d and %d)", t->source,
-                           tr->e[i].text, tr->e[i - 1].id, tr->e[i].id);
+        if (tr->e[i].len == tr->e[i - 1].len &&
+            !memcmp(tr->e[i].text, tr->e[i - 1].text, tr->e[i].len))
+            return err_set(REEL_E_FORMAT, "%s: piece '%s' is defined twice (ids %d and %d)",
+                           t->source, tr->e[i].text, tr->e[i - 1].id, tr->e[i].id);
     return REEL_OK;
 }
 
@@ -86,7 +87,8 @@ static int index_pieces(tokenizer *t)
 {
     t->unk_id = -1;
     t->min_score = FLT_MAX;
-    t->max_score = FLT_MIN; /* SentencePiece's starting values, kept for models without NORMAL pieces */
+    t->max_score =
+        FLT_MIN; /* SentencePiece's starting values, kept for models without NORMAL pieces */
     bool byte_seen[256] = {false};
     for (int i = 0; i < t->n_pieces; i++) {
         const tok_piece_def *p = &t->pieces[i];
@@ -103,10 +105,12 @@ static int index_pieces(tokenizer *t)
         } else if (p->type == TOK_BYTE) {
             int b = tok_byte_of_piece(p->text, p->len);
             if (!t->byte_fallback)
-                return err_set(REEL_E_FORMAT, "%s: byte piece '%s' (id %d) in a model without byte_fallback",
+                return err_set(REEL_E_FORMAT,
+                               "%s: byte piece '%s' (id %d) in a model without byte_fallback",
                                t->source, p->text, i);
             if (b < 0)
-                return err_set(REEL_E_FORMAT, "%s: byte piece %d is '%s', not <0xXX>", t->source, i, p->text);
+                return err_set(REEL_E_FORMAT, "%s: byte piece %d is '%s', not <0xXX>", t->source, i,
+                               p->text);
             t->byte_id[b] = i;
             byte_seen[b] = true;
         }
@@ -116,8 +120,9 @@ static int index_pieces(tokenizer *t)
     if (t->byte_fallback)
         for (int b = 0; b < 256; b++)
             if (!byte_seen[b])
-                return err_set(REEL_E_FORMAT, "%s: byte_fallback is set but piece <0x%02X> is missing",
-                               t->source, b);
+                return err_set(REEL_E_FORMAT,
+                               "%s: byte_fallback is set but piece <0x%02X> is missing", t->source,
+                               b);
 
     TRY(tok_trie_build(&t->vocab, t->pieces, t->n_pieces,
                        1u << TOK_NORMAL | 1u << TOK_USER_DEFINED | 1u << TOK_UNUSED));

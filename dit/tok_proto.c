@@ -43,8 +43,8 @@ static int read_varint(pb_reader *r, uint64_t *v, const char *what)
             return REEL_OK;
         }
     }
-    return err_set(REEL_E_FORMAT, "%s: varint (%s) longer than 64 bits at byte %zu in %s", r->source,
-                   what, offset_of(r, start), r->message);
+    return err_set(REEL_E_FORMAT, "%s: varint (%s) longer than 64 bits at byte %zu in %s",
+                   r->source, what, offset_of(r, start), r->message);
 }
 
 static int read_fixed(pb_reader *r, int bytes, uint64_t *v, size_t key_offset)

@@ -23,7 +23,7 @@ typedef struct pb_field {
     uint64_t value;      /* PB_VARINT, PB_I32, PB_I64 */
     const uint8_t *data; /* PB_LEN */
     size_t len;
-    size_t offset;       /* of the field's key, from the start of the file */
+    size_t offset; /* of the field's key, from the start of the file */
 } pb_field;
 
 pb_reader pb_reader_make(const uint8_t *data, size_t size, const uint8_t *file, const char *source,

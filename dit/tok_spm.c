@@ -68,10 +68,11 @@ static int read_trainer(const pb_reader *outer, const pb_field *f, spm_read *m)
             TRY(pb_expect(&r, &g, PB_VARINT, "TrainerSpec.model_type"));
             if (g.value != 1) {
                 static const char *names[] = {"?", "UNIGRAM", "BPE", "WORD", "CHAR"};
-                return err_set(REEL_E_UNSUPPORTED,
-                               "%s: model type %s (%llu) is not supported: reel reads unigram models",
-                               outer->source, g.value < 5 ? names[g.value] : "unknown",
-                               (unsigned long long)g.value);
+                return err_set(
+                    REEL_E_UNSUPPORTED,
+                    "%s: model type %s (%llu) is not supported: reel reads unigram models",
+                    outer->source, g.value < 5 ? names[g.value] : "unknown",
+                    (unsigned long long)g.value);
             }
             break;
         case 24:

@@ -54,7 +54,8 @@ uint32_t tok_utf8_decode(const char *str, size_t n, size_t *len)
             return cp;
         }
     } else if (n >= 3 && (s[0] & 0xF0) == 0xE0) {
-        uint32_t cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        uint32_t cp =
+            ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
         if (is_trail(s[1]) && is_trail(s[2]) && cp >= 0x800 && is_scalar(cp)) {
             *len = 3;
             return cp;

@@ -18,7 +18,7 @@
 
 typedef struct best_node {
     int32_t id;
-    float score; /* of the best path ending here */
+    float score;   /* of the best path ending here */
     int64_t start; /* where its last piece starts; -1: nothing ends here yet */
 } best_node;
 

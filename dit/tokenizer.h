@@ -26,14 +26,15 @@ void tok_free(tokenizer *t);
  * max_len). add_eos appends the EOS id; when the text needs more than max_len ids it is cut and
  * EOS stays last, as Hugging Face truncation does. Invalid UTF-8 bytes become U+FFFD one byte
  * at a time, as in SentencePiece. */
-int tok_encode(const tokenizer *t, const char *text, int add_eos, int max_len, int32_t *ids, int *n);
-/* The same without truncation: *ids is malloc'ed (the caller frees it), *n its length. */
+int tok_encode(const tokenizer *t, const char *text, int add_eos, int max_len, int32_t *ids,
+               int *n);
+/* The same without truncation: *ids is malloc'ed (the caller frees it; NULL when *n is 0). */
 int tok_encode_all(const tokenizer *t, const char *text, int add_eos, int32_t **ids, int *n);
 
 int tok_vocab_size(const tokenizer *t);
 const char *tok_piece(const tokenizer *t, int id); /* NULL when id is out of range */
-int tok_eos_id(const tokenizer *t); /* -1 when the model has no "</s>" piece */
-int tok_pad_id(const tokenizer *t); /* -1 when the model has no "<pad>" piece */
+int tok_eos_id(const tokenizer *t);                /* -1 when the model has no "</s>" piece */
+int tok_pad_id(const tokenizer *t);                /* -1 when the model has no "<pad>" piece */
 int tok_unk_id(const tokenizer *t);
 
 /* Wan's prompt cleaning for T5 (clean='whitespace'): ftfy.fix_text, html.unescape twice, strip,

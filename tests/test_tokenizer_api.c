@@ -16,15 +16,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const spm_piece_spec k_pieces[] = {
-    {"<pad>", 0, 3}, {"</s>", 0, 3}, {"<unk>", 0, 2}, {"\xE2\x96\x81", -2, 1},
-    {"\xE2\x96\x81" "a", -1, 1}, {"a", -1.5f, 1}, {"b", -1.5f, 1}, {"ab", -2, 1}, {"c", -3, 1},
-    {"<sep>", 0, 4}};
+static const spm_piece_spec k_pieces[] = {{"<pad>", 0, 3},
+                                          {"</s>", 0, 3},
+                                          {"<unk>", 0, 2},
+                                          {"\xE2\x96\x81", -2, 1},
+                                          {"\xE2\x96\x81"
+                                           "a",
+                                           -1, 1},
+                                          {"a", -1.5f, 1},
+                                          {"b", -1.5f, 1},
+                                          {"ab", -2, 1},
+                                          {"c", -3, 1},
+                                          {"<sep>", 0, 4}};
 static const spm_rule k_rules[] = {
     {"A", "a"}, {"AB", "c"}, {"\xEF\xBC\xA2", "b"}, {"x", ""}, {"\t", " "}};
 
 /* Encodes without truncation and compares with the expected ids. */
-static void expect_ids(const tokenizer *t, const char *text, int add_eos, const int32_t *want, int n_want)
+static void expect_ids(const tokenizer *t, const char *text, int add_eos, const int32_t *want,
+                       int n_want)
 {
     int32_t *ids = NULL;
     int n = -1;
@@ -43,13 +52,23 @@ static void expect_ids(const tokenizer *t, const char *text, int add_eos, const 
 
 static void test_encoding(const tokenizer *t)
 {
-    EXPECT(t, "ab ab", 0, 4, 6, 4, 6);     /* ▁a b beats ▁ ab: -2.5 against -4 */
-    EXPECT(t, "  A\tB  ", 0, 4, 3, 2);     /* spaces trimmed, A -> a, tab -> ▁, B unknown */
-    EXPECT(t, "AB", 0, 3, 8);              /* the longer rule AB wins over A */
-    EXPECT(t, "\xEF\xBC\xA2" "a<sep>\xE6\x97\xA5\xE6\x9C\xAC" "a", 0, 3, 6, 5, 9, 2, 5);
-    EXPECT(t, "a\xFF" "b", 0, 4, 2, 6);    /* the bad byte is one U+FFFD, an unknown */
-    EXPECT(t, "a\xE6\x97\xA5" "b\xE6\x9C\xAC", 0, 4, 2, 6, 2);
-    EXPECT(t, "x", 1, 1);                  /* deleted by its rule: nothing but EOS */
+    EXPECT(t, "ab ab", 0, 4, 6, 4, 6); /* ▁a b beats ▁ ab: -2.5 against -4 */
+    EXPECT(t, "  A\tB  ", 0, 4, 3, 2); /* spaces trimmed, A -> a, tab -> ▁, B unknown */
+    EXPECT(t, "AB", 0, 3, 8);          /* the longer rule AB wins over A */
+    EXPECT(t,
+           "\xEF\xBC\xA2"
+           "a<sep>\xE6\x97\xA5\xE6\x9C\xAC"
+           "a",
+           0, 3, 6, 5, 9, 2, 5);
+    EXPECT(t,
+           "a\xFF"
+           "b",
+           0, 4, 2, 6); /* the bad byte is one U+FFFD, an unknown */
+    EXPECT(t,
+           "a\xE6\x97\xA5"
+           "b\xE6\x9C\xAC",
+           0, 4, 2, 6, 2);
+    EXPECT(t, "x", 1, 1); /* deleted by its rule: nothing but EOS */
     int32_t *ids = NULL;
     int n = -1;
     CHECK_OK(tok_encode_all(t, "", 0, &ids, &n));
@@ -57,7 +76,8 @@ static void test_encoding(const tokenizer *t)
     free(ids);
 }
 
-static void expect_truncated(const tokenizer *t, int add_eos, int max_len, const int32_t *want, int n_want)
+static void expect_truncated(const tokenizer *t, int add_eos, int max_len, const int32_t *want,
+                             int n_want)
 {
     int32_t ids[8];
     for (int i = 0; i < 8; i++)
@@ -66,7 +86,8 @@ static void expect_truncated(const tokenizer *t, int add_eos, int max_len, const
     CHECK_OK(tok_encode(t, "ab ab", add_eos, max_len, ids, &n));
     CHECK(n == n_want && !memcmp(ids, want, sizeof *ids * (size_t)n_want),
           "eos %d max_len %d: %d ids, expected %d", add_eos, max_len, n, n_want);
-    CHECK(n_want >= 8 || ids[n_want] == -7, "eos %d max_len %d wrote past its ids", add_eos, max_len);
+    CHECK(n_want >= 8 || ids[n_want] == -7, "eos %d max_len %d wrote past its ids", add_eos,
+          max_len);
 }
 
 static void test_truncation(const tokenizer *t)
@@ -86,8 +107,9 @@ static void test_accessors(const tokenizer *t)
     CHECK(tok_vocab_size(t) == 10, "vocab size %d", tok_vocab_size(t));
     CHECK(tok_eos_id(t) == 1 && tok_pad_id(t) == 0 && tok_unk_id(t) == 2, "eos %d pad %d unk %d",
           tok_eos_id(t), tok_pad_id(t), tok_unk_id(t));
-    CHECK(tok_piece(t, 4) && !strcmp(tok_piece(t, 4), "\xE2\x96\x81" "a"), "piece 4 is '%s'",
-          tok_piece(t, 4) ? tok_piece(t, 4) : "(null)");
+    CHECK(tok_piece(t, 4) && !strcmp(tok_piece(t, 4), "\xE2\x96\x81"
+                                                      "a"),
+          "piece 4 is '%s'", tok_piece(t, 4) ? tok_piece(t, 4) : "(null)");
     CHECK(!tok_piece(t, -1) && !tok_piece(t, 10), "pieces out of range are not NULL");
 }
 
@@ -98,10 +120,12 @@ static const char k_json[] =
     " {\"id\": 2, \"content\": \"<unk>\", \"special\": true},"
     " {\"id\": 9, \"content\": \"<sep>\", \"special\": false}],"
     " \"normalizer\": null,"
-    " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"WhitespaceSplit\"},"
+    " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+    "\"WhitespaceSplit\"},"
     " {\"type\": \"Metaspace\", \"replacement\": \"\xE2\x96\x81\", \"add_prefix_space\": true}]},"
     " \"model\": {\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": [[\"<pad>\", 0], [\"</s>\", 0],"
-    " [\"<unk>\", 0], [\"\xE2\x96\x81\", -2], [\"\xE2\x96\x81" "a\", -1], [\"a\", -1.5], [\"b\", -1.5],"
+    " [\"<unk>\", 0], [\"\xE2\x96\x81\", -2], [\"\xE2\x96\x81"
+    "a\", -1], [\"a\", -1.5], [\"b\", -1.5],"
     " [\"ab\", -2], [\"c\", -3], [\"<sep>\", 0]]}}";
 
 static void test_json(const char *dir)
@@ -128,8 +152,10 @@ int main(void)
     check_seed("test_tokenizer_api");
     size_t cm_size;
     uint8_t *cm = spm_build_charsmap(k_rules, (int)(sizeof k_rules / sizeof k_rules[0]), &cm_size);
-    spm_model_spec spec = {.pieces = k_pieces, .n_pieces = (int)(sizeof k_pieces / sizeof k_pieces[0]),
-                           .charsmap = cm, .charsmap_size = cm_size};
+    spm_model_spec spec = {.pieces = k_pieces,
+                           .n_pieces = (int)(sizeof k_pieces / sizeof k_pieces[0]),
+                           .charsmap = cm,
+                           .charsmap_size = cm_size};
     pbw w = spm_write_model(&spec);
     free(cm);
 

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 
 static const spm_piece_spec k_pieces[] = {{"<unk>", 0, 2}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1},
-                                          {"a", -2, 1}, {"b", -2, 1}, {"ab", -3, 1}};
+                                          {"a", -2, 1},    {"b", -2, 1},   {"ab", -3, 1}};
 #define N_PIECES (int)(sizeof k_pieces / sizeof k_pieces[0])
 static const spm_rule k_rules[] = {{"A", "a"}, {"B", "bbbb"}, {"\xEF\xBC\xA1", "a"}};
 
@@ -50,8 +50,10 @@ static void expect_error(const char *what, const void *data, size_t n, int want,
         return;
     }
     CHECK(t == NULL, "%s: *out not cleared on failure", what);
-    CHECK(strstr(err_msg(), path) != NULL, "%s: message does not name the file: %s", what, err_msg());
-    CHECK(!needle || strstr(err_msg(), needle), "%s: message lacks '%s': %s", what, needle, err_msg());
+    CHECK(strstr(err_msg(), path) != NULL, "%s: message does not name the file: %s", what,
+          err_msg());
+    CHECK(!needle || strstr(err_msg(), needle), "%s: message lacks '%s': %s", what, needle,
+          err_msg());
     printf("  %-28s %s\n", what, strstr(err_msg(), path) ? err_msg() + strlen(path) : err_msg());
 }
 
@@ -59,8 +61,11 @@ static pbw model_bytes(const spm_piece_spec *pieces, int n, bool with_charsmap, 
 {
     size_t cm_size = 0;
     uint8_t *cm = with_charsmap ? spm_build_charsmap(k_rules, 3, &cm_size) : NULL;
-    spm_model_spec spec = {.pieces = pieces, .n_pieces = n, .byte_fallback = byte_fallback,
-                           .charsmap = cm, .charsmap_size = cm_size};
+    spm_model_spec spec = {.pieces = pieces,
+                           .n_pieces = n,
+                           .byte_fallback = byte_fallback,
+                           .charsmap = cm,
+                           .charsmap_size = cm_size};
     pbw w = spm_write_model(&spec);
     free(cm);
     return w;
@@ -86,7 +91,8 @@ static void test_truncations(void)
                 fprintf(stderr, "truncated to %zu bytes: %d %s\n", n, st, err_msg());
         }
     }
-    CHECK(other == 0, "%d truncations gave something else than a load or a named format error", other);
+    CHECK(other == 0, "%d truncations gave something else than a load or a named format error",
+          other);
     CHECK(format > (int)w.n / 2, "only %d of %zu truncations were rejected", format, w.n);
     printf("  truncations: %zu lengths, %d rejected, %d loadable (cut between fields)\n", w.n - 1,
            format, ok);
@@ -95,10 +101,12 @@ static void test_truncations(void)
 
 static void test_wire_format(void)
 {
-    const uint8_t bad_varint[] = {0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
+    const uint8_t bad_varint[] = {0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                  0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
     expect_error("varint over 64 bits", bad_varint, sizeof bad_varint, REEL_E_FORMAT, "varint");
     const uint8_t cut_varint[] = {0x0A, 0x85};
-    expect_error("truncated varint", cut_varint, sizeof cut_varint, REEL_E_FORMAT, "truncated varint");
+    expect_error("truncated varint", cut_varint, sizeof cut_varint, REEL_E_FORMAT,
+                 "truncated varint");
     const uint8_t pieces_as_varint[] = {0x08, 0x01};
     expect_error("pieces as varint", pieces_as_varint, 2, REEL_E_FORMAT, "ModelProto.pieces");
     const uint8_t group[] = {0x0B, 0x0C};
@@ -114,11 +122,12 @@ static void test_wire_format(void)
     expect_error("score as varint", score_varint, sizeof score_varint, REEL_E_FORMAT,
                  "SentencePiece.score");
     const uint8_t trainer_as_fixed[] = {0x15, 0, 0, 0, 0};
-    expect_error("trainer_spec as 32-bit", trainer_as_fixed, 5, REEL_E_FORMAT, "ModelProto.trainer_spec");
+    expect_error("trainer_spec as 32-bit", trainer_as_fixed, 5, REEL_E_FORMAT,
+                 "ModelProto.trainer_spec");
 }
 
-static void expect_model_error(const char *what, const spm_piece_spec *pieces, int n, bool byte_fallback,
-                               int want, const char *needle)
+static void expect_model_error(const char *what, const spm_piece_spec *pieces, int n,
+                               bool byte_fallback, int want, const char *needle)
 {
     pbw w = model_bytes(pieces, n, false, byte_fallback);
     expect_error(what, w.p, w.n, want, needle);
@@ -134,9 +143,11 @@ static void test_model_checks(void)
     expect_model_error("duplicate piece", twice, 4, false, REEL_E_FORMAT, "defined twice");
     const spm_piece_spec two_unk[] = {{"<unk>", 0, 2}, {"<unk2>", 0, 2}, {"a", -1, 1}};
     expect_model_error("two <unk>", two_unk, 3, false, REEL_E_FORMAT, "both <unk>");
-    expect_model_error("no <unk>", k_pieces + 1, N_PIECES - 1, false, REEL_E_FORMAT, "unknown type (<unk>)");
+    expect_model_error("no <unk>", k_pieces + 1, N_PIECES - 1, false, REEL_E_FORMAT,
+                       "unknown type (<unk>)");
     const spm_piece_spec stray_byte[] = {{"<unk>", 0, 2}, {"<0x41>", 0, 6}, {"a", -1, 1}};
-    expect_model_error("byte piece, no fallback", stray_byte, 3, false, REEL_E_FORMAT, "byte_fallback");
+    expect_model_error("byte piece, no fallback", stray_byte, 3, false, REEL_E_FORMAT,
+                       "byte_fallback");
     const spm_piece_spec bad_byte[] = {{"<unk>", 0, 2}, {"<0x4G>", 0, 6}, {"a", -1, 1}};
     expect_model_error("byte piece <0x4G>", bad_byte, 3, true, REEL_E_FORMAT, "not <0xXX>");
     const spm_piece_spec empty[] = {{"<unk>", 0, 2}, {"", -1, 1}};
@@ -167,9 +178,11 @@ static void test_model_checks(void)
 
 /* ---- precompiled charsmap ------------------------------------------------------------------ */
 
-static void expect_charsmap_error(const char *what, const uint8_t *blob, size_t size, const char *needle)
+static void expect_charsmap_error(const char *what, const uint8_t *blob, size_t size,
+                                  const char *needle)
 {
-    spm_model_spec spec = {.pieces = k_pieces, .n_pieces = N_PIECES, .charsmap = blob, .charsmap_size = size};
+    spm_model_spec spec = {
+        .pieces = k_pieces, .n_pieces = N_PIECES, .charsmap = blob, .charsmap_size = size};
     pbw w = spm_write_model(&spec);
     expect_error(what, w.p, w.n, REEL_E_FORMAT, needle);
     free(w.p);
@@ -211,9 +224,7 @@ static void test_corruption(void)
             switch (check_rand_u64() % 3) {
             case 0: buf[at] = (uint8_t)check_rand_u64(); break;
             case 1: buf[at] ^= (uint8_t)(1u << (check_rand_u64() % 8)); break;
-            default:
-                memmove(buf + at, buf + at + 1, n - at - 1);
-                n--;
+            default: memmove(buf + at, buf + at + 1, n - at - 1); n--;
             }
         }
         const char *path = write_file(buf, n);
@@ -257,28 +268,35 @@ static void test_json(void)
                       "model.type");
     expect_json_error("BPE", "{\"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
                       REEL_E_UNSUPPORTED, "\"BPE\"");
-    expect_json_error("vocab missing", "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0}}", REEL_E_FORMAT,
-                      "model.vocab");
-    expect_json_error("vocab entry", "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[1, 2]]}}",
+    expect_json_error("vocab missing", "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0}}",
+                      REEL_E_FORMAT, "model.vocab");
+    expect_json_error("vocab entry",
+                      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[1, 2]]}}",
                       REEL_E_FORMAT, "vocab[0]");
-    expect_json_error("unk_id missing", "{\"model\": {\"type\": \"Unigram\", \"vocab\": " VOCAB "}}",
-                      REEL_E_FORMAT, "unk_id");
+    expect_json_error("unk_id missing",
+                      "{\"model\": {\"type\": \"Unigram\", \"vocab\": " VOCAB "}}", REEL_E_FORMAT,
+                      "unk_id");
     expect_json_error("unk_id out of range",
                       "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 3, \"vocab\": " VOCAB "}}",
                       REEL_E_FORMAT, "unk_id");
-    expect_json_error("empty vocab", "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": []}}",
+    expect_json_error("empty vocab",
+                      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": []}}",
                       REEL_E_FORMAT, "unk_id");
-    expect_json_error("byte_fallback not bool",
-                      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": 1, \"vocab\": " VOCAB "}}",
-                      REEL_E_FORMAT, "byte_fallback");
-    expect_json_error("bad base64",
-                      "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AA@A\"},"
-                      " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
-                      REEL_E_FORMAT, "base64");
-    expect_json_error("short charsmap",
-                      "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AAAA\"},"
-                      " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
-                      REEL_E_FORMAT, "charsmap");
+    expect_json_error(
+        "byte_fallback not bool",
+        "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": 1, \"vocab\": " VOCAB
+        "}}",
+        REEL_E_FORMAT, "byte_fallback");
+    expect_json_error(
+        "bad base64",
+        "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AA@A\"},"
+        " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
+        REEL_E_FORMAT, "base64");
+    expect_json_error(
+        "short charsmap",
+        "{\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AAAA\"},"
+        " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
+        REEL_E_FORMAT, "charsmap");
     expect_json_error("NFKC normalizer",
                       "{\"normalizer\": {\"type\": \"NFKC\"},"
                       " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
@@ -288,7 +306,8 @@ static void test_json(void)
                       " \"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": " VOCAB "}}",
                       REEL_E_UNSUPPORTED, "Metaspace");
     expect_json_error("duplicate piece",
-                      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0], [\"a\", -1], [\"a\", -2]]}}",
+                      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", "
+                      "0], [\"a\", -1], [\"a\", -2]]}}",
                       REEL_E_FORMAT, "defined twice");
 }
 
@@ -299,11 +318,12 @@ static void test_paths(void)
     tokenizer *t = NULL;
     char path[1024];
     snprintf(path, sizeof path, "%s/does-not-exist.model", check_tmpdir());
-    CHECK(tok_load(path, &t) == REEL_E_NOT_FOUND && strstr(err_msg(), path), "missing file: %s", err_msg());
+    CHECK(tok_load(path, &t) == REEL_E_NOT_FOUND && strstr(err_msg(), path), "missing file: %s",
+          err_msg());
     snprintf(path, sizeof path, "%s", check_path("empty_dir"));
     mkdir(path, 0755);
-    CHECK(tok_load(path, &t) == REEL_E_NOT_FOUND && strstr(err_msg(), "neither"), "empty folder: %s",
-          err_msg());
+    CHECK(tok_load(path, &t) == REEL_E_NOT_FOUND && strstr(err_msg(), "neither"),
+          "empty folder: %s", err_msg());
     expect_error("empty file", "", 0, REEL_E_FORMAT, "empty");
     CHECK(tok_load(NULL, &t) == REEL_E_INVALID, "NULL path accepted");
 }

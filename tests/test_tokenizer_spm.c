@@ -34,9 +34,12 @@ typedef struct model_case {
 
 static const model_case k_models[] = {
     {"nfkc", "'--user_defined_symbols=<mask>,@@'", true},
-    {"bytes", "--byte_fallback=true --normalization_rule_name=identity --character_coverage=0.98", true},
-    {"nfkc_cf", "--normalization_rule_name=nmt_nfkc_cf --remove_extra_whitespaces=false "
-                "--add_dummy_prefix=false", true},
+    {"bytes", "--byte_fallback=true --normalization_rule_name=identity --character_coverage=0.98",
+     true},
+    {"nfkc_cf",
+     "--normalization_rule_name=nmt_nfkc_cf --remove_extra_whitespaces=false "
+     "--add_dummy_prefix=false",
+     true},
     {"suffix", "--treat_whitespace_as_suffix=true --character_coverage=0.995", false},
 };
 
@@ -68,35 +71,75 @@ static const char *pick(const char *const *list, size_t n) { return list[check_r
 #define PICK(list) pick(list, sizeof list / sizeof list[0])
 
 static const char *const k_emoji[] = {
-    "\xF0\x9F\x98\x80", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
-    "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7\xE2\x80\x8D\xF0\x9F\x91\xA6",
-    "\xF0\x9F\x8F\xB3\xEF\xB8\x8F\xE2\x80\x8D\xF0\x9F\x8C\x88", "\xF0\x9F\x87\xAF\xF0\x9F\x87\xB5",
-    "1\xEF\xB8\x8F\xE2\x83\xA3", "\xE2\x9D\xA4\xEF\xB8\x8F",
-    "\xF0\x9F\xA7\x91\xF0\x9F\x8F\xBF\xE2\x80\x8D\xF0\x9F\x92\xBB", "\xF0\x9F\x90\xB1",
+    "\xF0\x9F\x98\x80",
+    "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
+    "\xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x91\xA7\xE2\x80\x8D\xF0\x9F"
+    "\x91\xA6",
+    "\xF0\x9F\x8F\xB3\xEF\xB8\x8F\xE2\x80\x8D\xF0\x9F\x8C\x88",
+    "\xF0\x9F\x87\xAF\xF0\x9F\x87\xB5",
+    "1\xEF\xB8\x8F\xE2\x83\xA3",
+    "\xE2\x9D\xA4\xEF\xB8\x8F",
+    "\xF0\x9F\xA7\x91\xF0\x9F\x8F\xBF\xE2\x80\x8D\xF0\x9F\x92\xBB",
+    "\xF0\x9F\x90\xB1",
     "\xF0\x9F\x8E\x89"};
 /* Compatibility and special characters: what NFKC rewrites, expands or deletes, and text that
  * looks like pieces the model reserves. */
-static const char *const k_specials[] = {
-    "\xE2\x96\x81", "\xE2\x96\x81\xE2\x96\x81", "</s>", "<unk>", "<0x41>", "<pad>", "<mask>", "@@",
-    "\xEF\xAC\x81", "\xE3\x8D\xBB", "\xE2\x85\xAB", "\xE2\x91\xA0", "\xC2\xBD", "\xC2\xB2",
-    "\xC2\xAD", "\xE2\x80\x8B", "\xEF\xBB\xBF", "\xEF\xBD\xB6\xEF\xBE\x9E", "\xEF\xBE\x8A\xEF\xBE\x9F",
-    "\xE3\x8C\x94", "\xE2\x84\xA2", "\xE2\x80\xA6", "\xE2\x80\x98q\xE2\x80\x99", "\xC7\x85",
-    "\xC4\xB0", "\xC3\x9F", "\xE1\xBA\x9E", "\xEF\xB7\xBA", "\xEF\xBF\xBD", "\xE2\x80\xA8",
-    "\xF0\x9D\x90\x80", "\xE2\x84\x8C", "\xEF\xBC\x81\xEF\xBC\x9F", "\xE3\x80\x9C"};
-static const char *const k_spaces[] = {" ", "  ", "\t", " \t ", "\xC2\xA0", "\xE3\x80\x80",
-                                       "\xE2\x80\x82", "     "};
-static const char *const k_controls[] = {"\x01", "\x07", "\x1B", "\x1F", "\x7F", "\r", "\xC2\x80",
-                                         "\xC2\x9F", "\x0B", "\x0C", "\x1B[31m"};
-static const char *const k_invalid[] = {"\x80", "\xC3", "\xE2\x82", "\xFF", "\xC0\xAF",
-                                        "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xF0\x9F\x98", "\xFE",
-                                        "\xC3\x28"};
+static const char *const k_specials[] = {"\xE2\x96\x81",
+                                         "\xE2\x96\x81\xE2\x96\x81",
+                                         "</s>",
+                                         "<unk>",
+                                         "<0x41>",
+                                         "<pad>",
+                                         "<mask>",
+                                         "@@",
+                                         "\xEF\xAC\x81",
+                                         "\xE3\x8D\xBB",
+                                         "\xE2\x85\xAB",
+                                         "\xE2\x91\xA0",
+                                         "\xC2\xBD",
+                                         "\xC2\xB2",
+                                         "\xC2\xAD",
+                                         "\xE2\x80\x8B",
+                                         "\xEF\xBB\xBF",
+                                         "\xEF\xBD\xB6\xEF\xBE\x9E",
+                                         "\xEF\xBE\x8A\xEF\xBE\x9F",
+                                         "\xE3\x8C\x94",
+                                         "\xE2\x84\xA2",
+                                         "\xE2\x80\xA6",
+                                         "\xE2\x80\x98q\xE2\x80\x99",
+                                         "\xC7\x85",
+                                         "\xC4\xB0",
+                                         "\xC3\x9F",
+                                         "\xE1\xBA\x9E",
+                                         "\xEF\xB7\xBA",
+                                         "\xEF\xBF\xBD",
+                                         "\xE2\x80\xA8",
+                                         "\xF0\x9D\x90\x80",
+                                         "\xE2\x84\x8C",
+                                         "\xEF\xBC\x81\xEF\xBC\x9F",
+                                         "\xE3\x80\x9C"};
+static const char *const k_spaces[] = {" ",        "  ",           "\t",           " \t ",
+                                       "\xC2\xA0", "\xE3\x80\x80", "\xE2\x80\x82", "     "};
+static const char *const k_controls[] = {"\x01",     "\x07",     "\x1B", "\x1F", "\x7F",    "\r",
+                                         "\xC2\x80", "\xC2\x9F", "\x0B", "\x0C", "\x1B[31m"};
+static const char *const k_invalid[] = {
+    "\x80",         "\xC3", "\xE2\x82", "\xFF", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+    "\xF0\x9F\x98", "\xFE", "\xC3\x28"};
 /* Precomposed letters and their NFD spelling. */
-static const char *const k_nfd[][2] = {
-    {"\xC3\xA9", "e\xCC\x81"}, {"\xC3\xA8", "e\xCC\x80"}, {"\xC3\xAA", "e\xCC\x82"},
-    {"\xC3\xA1", "a\xCC\x81"}, {"\xC3\xA4", "a\xCC\x88"}, {"\xC3\xB6", "o\xCC\x88"},
-    {"\xC3\xBC", "u\xCC\x88"}, {"\xC3\xB1", "n\xCC\x83"}, {"\xC3\xA7", "c\xCC\xA7"},
-    {"\xC3\xA5", "a\xCC\x8A"}, {"\xE1\xBB\x87", "e\xCC\xA3\xCC\x82"}, {"\xC5\xBC", "z\xCC\x87"},
-    {"\xC4\x9B", "e\xCC\x8C"}, {"\xE3\x81\x8C", "\xE3\x81\x8B\xE3\x82\x99"}};
+static const char *const k_nfd[][2] = {{"\xC3\xA9", "e\xCC\x81"},
+                                       {"\xC3\xA8", "e\xCC\x80"},
+                                       {"\xC3\xAA", "e\xCC\x82"},
+                                       {"\xC3\xA1", "a\xCC\x81"},
+                                       {"\xC3\xA4", "a\xCC\x88"},
+                                       {"\xC3\xB6", "o\xCC\x88"},
+                                       {"\xC3\xBC", "u\xCC\x88"},
+                                       {"\xC3\xB1", "n\xCC\x83"},
+                                       {"\xC3\xA7", "c\xCC\xA7"},
+                                       {"\xC3\xA5", "a\xCC\x8A"},
+                                       {"\xE1\xBB\x87", "e\xCC\xA3\xCC\x82"},
+                                       {"\xC5\xBC", "z\xCC\x87"},
+                                       {"\xC4\x9B", "e\xCC\x8C"},
+                                       {"\xE3\x81\x8C", "\xE3\x81\x8B\xE3\x82\x99"}};
 
 typedef struct words {
     char **w;
@@ -129,7 +172,8 @@ static void put_word(strbuf *b, const char *w, int style)
     if (style == 1) {
         for (const char *p = w; *p;) {
             size_t k = 0;
-            while (k < sizeof k_nfd / sizeof k_nfd[0] && strncmp(p, k_nfd[k][0], strlen(k_nfd[k][0])))
+            while (k < sizeof k_nfd / sizeof k_nfd[0] &&
+                   strncmp(p, k_nfd[k][0], strlen(k_nfd[k][0])))
                 k++;
             if (k < sizeof k_nfd / sizeof k_nfd[0]) {
                 sb_puts(b, k_nfd[k][1]);
@@ -364,7 +408,8 @@ static void write_tokenizer_json(const tokenizer *t, const char *path)
         free(blob);
     }
     if (t->remove_extra_whitespaces) {
-        cJSON *strip = cJSON_CreateObject(), *rep = cJSON_CreateObject(), *pat = cJSON_CreateObject();
+        cJSON *strip = cJSON_CreateObject(), *rep = cJSON_CreateObject(),
+              *pat = cJSON_CreateObject();
         cJSON_AddStringToObject(strip, "type", "Strip");
         cJSON_AddBoolToObject(strip, "strip_left", false);
         cJSON_AddBoolToObject(strip, "strip_right", true);
@@ -480,7 +525,8 @@ static void check_model(const char *name, const char *model, bool json_too, cons
     char ref_path[1100], ours_path[1100], json_dir[1100], json[1200];
     snprintf(ref_path, sizeof ref_path, "%s.spm.txt", model);
     snprintf(ours_path, sizeof ours_path, "%s.reel.txt", model);
-    CHECK(run("spm_encode --model='%s' --output_format=id < '%s' > '%s'", model, lines_path, ref_path) == 0,
+    CHECK(run("spm_encode --model='%s' --output_format=id < '%s' > '%s'", model, lines_path,
+              ref_path) == 0,
           "%s: spm_encode failed", name);
     CHECK(run("'%s' tokenize --model '%s' --file '%s' --no-eos --max-len 0 > '%s'", reel_bin, model,
               lines_path, ours_path) == 0,
@@ -523,18 +569,39 @@ static void test_trained(const model_case *mc, const char *corpus, const char *l
 /* Hand-made models whose scores make segmentations tie exactly (integer sums) or nearly (sums of
  * -0.1, -0.2, -0.3 that differ only in float rounding), with a user-defined piece and an unused
  * piece of high score: the reference's tie-breaking and arithmetic decide these. */
-static const spm_piece_spec k_tie_pieces[] = {
-    {"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1}, {"a", -1, 1},
-    {"b", -1, 1}, {"c", -2, 1}, {"ab", -2, 1}, {"bc", -3, 1}, {"abc", -4, 1},
-    {"\xE2\x96\x81" "a", -2, 1}, {"\xE2\x96\x81" "ab", -3, 1}, {"ca", -3, 1}, {"x", -0.1f, 1},
-    {"y", -0.2f, 1}, {"xy", -0.3f, 1}, {"z", -0.7f, 1}, {"yz", -0.9f, 1}, {"xyz", -1.0f, 1},
-    {"zx", -0.8f, 1}, {"\xC3\xA9", -1.5f, 1}, {"\xE2\x96\x81\xC3\xA9", -2.5f, 1}, {"cc", 0, 4},
-    {"ba", 5.0f, 5}};
+static const spm_piece_spec k_tie_pieces[] = {{"<unk>", 0, 2},
+                                              {"<s>", 0, 3},
+                                              {"</s>", 0, 3},
+                                              {"\xE2\x96\x81", -1, 1},
+                                              {"a", -1, 1},
+                                              {"b", -1, 1},
+                                              {"c", -2, 1},
+                                              {"ab", -2, 1},
+                                              {"bc", -3, 1},
+                                              {"abc", -4, 1},
+                                              {"\xE2\x96\x81"
+                                               "a",
+                                               -2, 1},
+                                              {"\xE2\x96\x81"
+                                               "ab",
+                                               -3, 1},
+                                              {"ca", -3, 1},
+                                              {"x", -0.1f, 1},
+                                              {"y", -0.2f, 1},
+                                              {"xy", -0.3f, 1},
+                                              {"z", -0.7f, 1},
+                                              {"yz", -0.9f, 1},
+                                              {"xyz", -1.0f, 1},
+                                              {"zx", -0.8f, 1},
+                                              {"\xC3\xA9", -1.5f, 1},
+                                              {"\xE2\x96\x81\xC3\xA9", -2.5f, 1},
+                                              {"cc", 0, 4},
+                                              {"ba", 5.0f, 5}};
 
 static void write_tie_lines(const char *path)
 {
-    static const char *const parts[] = {"a", "b", "c", "x", "y", "z", "\xC3\xA9", "d", "q", " ",
-                                        "  ", "cc", "ba", "\xFF", "ab", "xy"};
+    static const char *const parts[] = {"a", "b", "c",  "x",  "y",  "z",    "\xC3\xA9", "d",
+                                        "q", " ", "  ", "cc", "ba", "\xFF", "ab",       "xy"};
     FILE *f = fopen(path, "wb");
     for (int i = 0; i < N_LINES; i++) {
         int n = (int)(check_rand_u64() % 31);
@@ -553,8 +620,11 @@ static void test_handmade(const char *reel_bin)
     lines input = read_lines(lines_path);
     spm_model_spec specs[2] = {
         {.pieces = k_tie_pieces, .n_pieces = (int)(sizeof k_tie_pieces / sizeof k_tie_pieces[0])},
-        {.pieces = k_tie_pieces, .n_pieces = (int)(sizeof k_tie_pieces / sizeof k_tie_pieces[0]),
-         .byte_fallback = true, .treat_whitespace_as_suffix = true, .keep_extra_whitespaces = true},
+        {.pieces = k_tie_pieces,
+         .n_pieces = (int)(sizeof k_tie_pieces / sizeof k_tie_pieces[0]),
+         .byte_fallback = true,
+         .treat_whitespace_as_suffix = true,
+         .keep_extra_whitespaces = true},
     };
     const char *names[2] = {"ties", "ties_bytes_suffix"};
     for (int i = 0; i < 2; i++) {

@@ -12,7 +12,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-    "usage: reel tokenize --model PATH (--text TEXT | --file F) [--no-eos] [--clean] [--max-len N]\n"
+    "usage: reel tokenize --model PATH (--text TEXT | --file F)\n"
+    "                     [--no-eos] [--clean] [--max-len N]\n"
     "  --model PATH  spiece.model, tokenizer.json, or a folder holding one (e.g. google/umt5-xxl)\n"
     "  --text TEXT   the prompt\n"
     "  --file F      one prompt per line ('-': standard input)\n"
@@ -81,7 +82,7 @@ static int parse_args(int argc, char **argv, tokenize_opts *o)
     *o = (tokenize_opts){NULL, NULL, NULL, 1, 0, 512};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **value = !strcmp(a, "--model") ? &o->model
+        const char **value = !strcmp(a, "--model")  ? &o->model
                              : !strcmp(a, "--text") ? &o->text
                              : !strcmp(a, "--file") ? &o->file
                                                     : NULL;

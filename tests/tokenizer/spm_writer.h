@@ -40,7 +40,10 @@ static inline void pbw_varint(pbw *w, uint64_t v)
     } while (v);
 }
 
-static inline void pbw_key(pbw *w, uint32_t field, int wire) { pbw_varint(w, (uint64_t)field << 3 | (uint32_t)wire); }
+static inline void pbw_key(pbw *w, uint32_t field, int wire)
+{
+    pbw_varint(w, (uint64_t)field << 3 | (uint32_t)wire);
+}
 
 static inline void pbw_len_field(pbw *w, uint32_t field, const void *data, size_t n)
 {
@@ -137,7 +140,8 @@ static inline uint8_t *spm_build_charsmap(const spm_rule *rules, int n_rules, si
         int node = 0;
         for (const unsigned char *p = (const unsigned char *)rules[r].from; *p; p++) {
             size_t block = (size_t)(node + 1) * 256, child = block + *p;
-            units[node_at[node]] = (units[node_at[node]] & 0x1FF) | (uint32_t)((node_at[node] ^ block) << 10);
+            units[node_at[node]] =
+                (units[node_at[node]] & 0x1FF) | (uint32_t)((node_at[node] ^ block) << 10);
             if (!units[child]) {
                 if (n_nodes == MAX_NODES) {
                     fprintf(stderr, "spm_build_charsmap: too many nodes\n");
@@ -152,7 +156,8 @@ static inline uint8_t *spm_build_charsmap(const spm_rule *rules, int n_rules, si
             }
         }
         size_t leaf = (size_t)(node + 1) * 256;
-        units[node_at[node]] = (units[node_at[node]] & 0xFF) | 1u << 8 | (uint32_t)((node_at[node] ^ leaf) << 10);
+        units[node_at[node]] =
+            (units[node_at[node]] & 0xFF) | 1u << 8 | (uint32_t)((node_at[node] ^ leaf) << 10);
         units[leaf] = 0x80000000u | (uint32_t)norm_n;
         size_t len = strlen(rules[r].to) + 1;
         memcpy(norm + norm_n, rules[r].to, len);
@@ -162,7 +167,8 @@ static inline uint8_t *spm_build_charsmap(const spm_rule *rules, int n_rules, si
     *size = 4 + 4 * n_units + norm_n;
     uint8_t *blob = malloc(*size);
     uint32_t trie = (uint32_t)(4 * n_units);
-    memcpy(blob, (uint8_t[4]){(uint8_t)trie, (uint8_t)(trie >> 8), (uint8_t)(trie >> 16), (uint8_t)(trie >> 24)}, 4);
+    for (int k = 0; k < 4; k++)
+        blob[k] = (uint8_t)(trie >> (8 * k));
     for (size_t i = 0; i < n_units; i++)
         for (int k = 0; k < 4; k++)
             blob[4 + 4 * i + k] = (uint8_t)(units[i] >> (8 * k));
