@@ -14,6 +14,7 @@
 
 #include "error.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 typedef struct best_node {
@@ -25,9 +26,9 @@ typedef struct best_node {
 int tok_ids_push(tok_ids *ids, int32_t id)
 {
     if (ids->n == ids->cap) {
+        if (ids->cap > INT_MAX / 2)
+            return err_set(REEL_E_NOMEM, "tokenizer: more than %d ids", ids->n);
         int cap = ids->cap ? ids->cap * 2 : 64;
-        if (cap < ids->cap)
-            return err_set(REEL_E_NOMEM, "tokenizer: %d ids", ids->n);
         int32_t *v = realloc(ids->v, sizeof *v * (size_t)cap);
         if (!v)
             return err_set(REEL_E_NOMEM, "tokenizer: %d ids", cap);
