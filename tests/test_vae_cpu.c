@@ -9,6 +9,7 @@
 #include "support/model_writer.h"
 
 #include "dit/error.h"
+#include "dit/weights.h"
 #include "vae_io/vae_wan.h"
 
 #include <math.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define Z 16
 #define DIM 8
@@ -789,6 +791,66 @@ static void test_encode(wan_vae *v)
     free(lat);
 }
 
+/* reel vae decode / encode through the CLI ($REEL_BIN) give what the API gives. */
+static void test_cli(wan_vae *v, const char *model_path)
+{
+    char model[1100];
+    snprintf(model, sizeof model, "%s", model_path); /* check_path's buffer is reused below */
+    const char *bin = getenv("REEL_BIN");
+    if (!bin) {
+        printf("REEL_BIN not set: reel vae CLI not checked\n");
+        return;
+    }
+    const int T = 2, h = 2, w = 3;
+    size_t lat_n = (size_t)Z * T * h * w, vid_n = (size_t)3 * 5 * 16 * 24;
+    float *lat = malloc(lat_n * sizeof(float)), *vid = malloc(vid_n * sizeof(float));
+    check_fill_normal(lat, lat_n, 1.0f);
+    int64_t ls[4] = {Z, T, h, w}, vs[4] = {3, 5, 16, 24};
+    tensor lt = tensor_make(lat, DT_F32, DEV_CPU, 4, ls), vt = tensor_make(vid, DT_F32, DEV_CPU, 4, vs);
+    CHECK_OK(wan_vae_decode(v, &lt, NULL, NULL, NULL, &vt));
+    tw_tensor in = {"latents", DT_F32, 4, {Z, T, h, w}, lat};
+    char lat_path[1100], vid_path[1100], enc_path[1100], cmd[4096];
+    snprintf(lat_path, sizeof lat_path, "%s", check_path("cli_latents.safetensors"));
+    snprintf(vid_path, sizeof vid_path, "%s", check_path("cli_video.safetensors"));
+    snprintf(enc_path, sizeof enc_path, "%s", check_path("cli_enc.safetensors"));
+    CHECK_OK(tw_write_safetensors(lat_path, &in, 1, NULL));
+    snprintf(cmd, sizeof cmd, "'%s' vae decode --backend cpu --model '%s' -i '%s' -o '%s' 2>/dev/null", bin,
+             model, lat_path, vid_path);
+    CHECK(system(cmd) == 0, "%s failed", cmd);
+    snprintf(cmd, sizeof cmd, "'%s' vae encode --backend cpu --model '%s' -i '%s' -o '%s' 2>/dev/null", bin,
+             model, vid_path, enc_path);
+    CHECK(system(cmd) == 0, "%s failed", cmd);
+    weights *ws = NULL;
+    CHECK_OK(weights_open(vid_path, &ws));
+    const weight_entry *e = ws ? weights_find(ws, "video") : NULL;
+    CHECK(e && e->t.ndim == 4 && e->t.shape[1] == 5 && e->t.shape[3] == 24, "CLI output tensor 'video'");
+    if (e && tensor_numel(&e->t) == (int64_t)vid_n) {
+        float *got = malloc(vid_n * sizeof(float));
+        CHECK_OK(weights_read_f32(e, got));
+        CHECK(max_abs_diff(got, vid, vid_n) == 0, "reel vae decode differs from wan_vae_decode");
+        free(got);
+    }
+    weights_close(ws);
+    ws = NULL;
+    float *enc = malloc(lat_n * sizeof(float)), *got = malloc(lat_n * sizeof(float));
+    tensor et = tensor_make(enc, DT_F32, DEV_CPU, 4, ls);
+    CHECK_OK(wan_vae_encode(v, &vt, &et));
+    CHECK_OK(weights_open(enc_path, &ws));
+    e = ws ? weights_find(ws, "latents") : NULL;
+    CHECK(e && tensor_numel(&e->t) == (int64_t)lat_n, "CLI output tensor 'latents'");
+    if (e && tensor_numel(&e->t) == (int64_t)lat_n) {
+        CHECK_OK(weights_read_f32(e, got));
+        CHECK(max_abs_diff(got, enc, lat_n) == 0, "reel vae encode differs from wan_vae_encode");
+    }
+    weights_close(ws);
+    /* an input without the expected tensor: exit status 1 */
+    snprintf(cmd, sizeof cmd, "'%s' vae encode --backend cpu --model '%s' -i '%s' -o '%s.x' 2>/dev/null",
+             bin, model, lat_path, enc_path);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "encode of a latents file -> %d", rc);
+    free(lat), free(vid), free(enc), free(got);
+}
+
 /* A model with a strong head drives the video into the clamp to [-1, 1]. */
 static void test_clamp(backend *be)
 {
@@ -888,6 +950,7 @@ int main(void)
         test_decode(be, pth, diff, comfy);
         test_tiling(pth);
         test_encode(diff);
+        test_cli(pth, check_path("Wan2.1_VAE.pth"));
         test_clamp(be);
         test_errors(be, pth);
     }
