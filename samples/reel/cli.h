@@ -21,5 +21,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_frames_demo(int argc, char **argv);
 int cmd_attn(int argc, char **argv);
 int bench_attn(int argc, char **argv);
+int cmd_vae(int argc, char **argv);
+int bench_vae(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const cli_command commands[] = {
     {"info", cmd_info, "list the tensors of a checkpoint and detect which model it is"},
     {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
     {"frames-demo", cmd_frames_demo, "write a test pattern to .mp4/.mkv/.mov/.png/.y4m to check the output"},
+    {"vae", cmd_vae, "Wan VAE decode/encode: latents <-> video (safetensors)"},
 };
 
 int cli_fail(const char *cmd, int status)
