@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The protobuf holds piece lengths as varints; SentencePiece refuses pieces this long. */
+/* SentencePiece refuses pieces of this many bytes or more (kMaxPieceSize). */
 #define TOK_MAX_PIECE_BYTES 8000
 
 int tok_byte_of_piece(const char *text, uint32_t len)
