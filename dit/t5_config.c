@@ -8,7 +8,7 @@
 #include "loader.h"
 #include "model_detect.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +48,8 @@ static const char *const t5_names[2][T5P_COUNT] = {
             [T5P_DOWN] = "encoder.block.%d.layer.1.DenseReluDense.wo.weight",
             [T5P_FINAL_NORM] = "encoder.final_layer_norm.weight",
             /* T5 v1.1 computes the bias in block 0 only and passes it on to the others */
-            [T5P_SHARED_REL] = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+            [T5P_SHARED_REL] =
+                "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
         },
 };
 
@@ -61,7 +62,8 @@ const char *t5_key(const t5_config *c, enum t5_param p, int layer, char *buf, si
     return buf;
 }
 
-static const weight_entry *t5_find(const weights *ws, const t5_config *c, enum t5_param p, int layer)
+static const weight_entry *t5_find(const weights *ws, const t5_config *c, enum t5_param p,
+                                   int layer)
 {
     char key[256];
     return weights_find(ws, t5_key(c, p, layer, key, sizeof key));
@@ -183,12 +185,13 @@ int t5_config_read(const weights *ws, t5_config *c)
         c->shared_bias = 1;
     }
     char key[256];
+    enum t5_param absent = !emb ? T5P_EMBED : !q ? T5P_Q : !up ? T5P_UP : T5P_SHARED_REL;
     if (!emb || !q || !up || !rel)
         return err_set(REEL_E_NOT_FOUND, "%s: umT5 tensor '%s' is missing", weights_path(ws),
-                       t5_key(c, !emb ? T5P_EMBED : !q ? T5P_Q : !up ? T5P_UP : T5P_SHARED_REL, 0,
-                              key, sizeof key));
+                       t5_key(c, absent, 0, key, sizeof key));
     if (emb->t.ndim != 2 || q->t.ndim != 2 || up->t.ndim != 2 || rel->t.ndim != 2)
-        return err_set(REEL_E_FORMAT, "%s: umT5 embedding, q, feed-forward and bias tensors must be 2-D",
+        return err_set(REEL_E_FORMAT,
+                       "%s: umT5 embedding, q, feed-forward and bias tensors must be 2-D",
                        weights_path(ws));
     c->vocab = emb->t.shape[0];
     c->dim = emb->t.shape[1];

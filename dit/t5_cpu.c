@@ -65,17 +65,20 @@ int t5_cpu_attention(backend *be, const tensor *qkv, const tensor *bias, int hea
     TRY(barg_rows(op, "out", out, DEV_CPU, f32, &j.out));
     TRY(barg_contig(op, "bias", bias, DEV_CPU, f32));
     TRY(barg_rows(op, "bias", bias, DEV_CPU, f32, &bv));
-    if (heads <= 0 || j.out.cols % heads || j.qkv.cols != 3 * j.out.cols || j.qkv.rows != j.out.rows)
-        return err_set(REEL_E_INVALID,
-                       "%s: qkv [%lld, %lld] and out [%lld, %lld] do not fit %d heads (qkv must be 3x out)",
-                       op, (long long)j.qkv.rows, (long long)j.qkv.cols, (long long)j.out.rows,
-                       (long long)j.out.cols, heads);
+    if (heads <= 0 || j.out.cols % heads || j.qkv.cols != 3 * j.out.cols ||
+        j.qkv.rows != j.out.rows)
+        return err_set(
+            REEL_E_INVALID,
+            "%s: qkv [%lld, %lld] and out [%lld, %lld] do not fit %d heads (qkv must be 3x out)",
+            op, (long long)j.qkv.rows, (long long)j.qkv.cols, (long long)j.out.rows,
+            (long long)j.out.cols, heads);
     if (bv.rows != heads || bv.cols != T5_BIAS_SPAN)
         return err_set(REEL_E_INVALID, "%s: bias: expected [%d, %d], got [%lld, %lld]", op, heads,
                        T5_BIAS_SPAN, (long long)bv.rows, (long long)bv.cols);
     if (j.qkv.rows > T5_MAX_TOKENS || n_valid < 1 || n_valid > j.qkv.rows)
-        return err_set(REEL_E_INVALID, "%s: %lld tokens with %d unmasked: need 1 <= unmasked <= tokens <= %d",
-                       op, (long long)j.qkv.rows, n_valid, T5_MAX_TOKENS);
+        return err_set(REEL_E_INVALID,
+                       "%s: %lld tokens with %d unmasked: need 1 <= unmasked <= tokens <= %d", op,
+                       (long long)j.qkv.rows, n_valid, T5_MAX_TOKENS);
     j.head_dim = (int)(j.out.cols / heads);
     j.bias = bv.data;
     cpu_for_rows(be, j.qkv.rows * heads, (int64_t)n_valid * j.head_dim * 2, t5_attn_rows, &j);
@@ -95,7 +98,8 @@ static void t5_gate_rows(void *ctx, int64_t begin, int64_t end, int worker)
         float *o = (float *)j->out.data + r * j->out.stride;
         for (int64_t c = 0; c < f; c++) {
             float v = g[c];
-            float gelu = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+            float gelu =
+                0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
             o[c] = gelu * g[f + c];
         }
     }
@@ -109,8 +113,9 @@ int t5_cpu_gated_gelu(backend *be, const tensor *g, tensor *out)
     TRY(barg_rows(op, "g", g, DEV_CPU, f32, &j.g));
     TRY(barg_rows(op, "out", out, DEV_CPU, f32, &j.out));
     if (j.g.cols != 2 * j.out.cols || j.g.rows != j.out.rows)
-        return err_set(REEL_E_INVALID, "%s: g [%lld, %lld] must be [rows, 2 x %lld] for out [%lld, %lld]",
-                       op, (long long)j.g.rows, (long long)j.g.cols, (long long)j.out.cols,
+        return err_set(REEL_E_INVALID,
+                       "%s: g [%lld, %lld] must be [rows, 2 x %lld] for out [%lld, %lld]", op,
+                       (long long)j.g.rows, (long long)j.g.cols, (long long)j.out.cols,
                        (long long)j.out.rows, (long long)j.out.cols);
     cpu_for_rows(be, j.g.rows, j.g.cols, t5_gate_rows, &j);
     return REEL_OK;

@@ -6,7 +6,8 @@
 
 static int t5_no_cuda(const char *what)
 {
-    return err_set(REEL_E_UNSUPPORTED, "%s: this reel was built without CUDA (REEL_CUDA=OFF)", what);
+    return err_set(REEL_E_UNSUPPORTED, "%s: this reel was built without CUDA (REEL_CUDA=OFF)",
+                   what);
 }
 
 int t5_cuda_open(backend *be, void **state)
@@ -23,4 +24,7 @@ int t5_cuda_attention(void *state, backend *be, const tensor *qkv, const tensor 
     return t5_no_cuda("t5_attention");
 }
 
-int t5_cuda_gated_gelu(backend *be, const tensor *g, tensor *out) { return t5_no_cuda("t5_gated_gelu"); }
+int t5_cuda_gated_gelu(backend *be, const tensor *g, tensor *out)
+{
+    return t5_no_cuda("t5_gated_gelu");
+}

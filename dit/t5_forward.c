@@ -47,7 +47,8 @@ static int t5_embed(t5_encoder *t, const int32_t *ids, int n)
     const weight_entry *e = t->embed;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->cfg.vocab)
-            return err_set(REEL_E_INVALID, "umT5: token id %d at position %d is outside the vocabulary of %lld",
+            return err_set(REEL_E_INVALID,
+                           "umT5: token id %d at position %d is outside the vocabulary of %lld",
                            (int)ids[i], i, (long long)t->cfg.vocab);
         weight_entry row = *e;
         row.t = tensor_slice(&e->t, 0, ids[i], 1);

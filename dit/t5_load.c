@@ -86,7 +86,8 @@ static int t5_load_vector(t5_encoder *t, enum t5_param p, int layer, tensor *dst
 static int t5_load_bias(t5_encoder *t, int layer, tensor *dst)
 {
     const t5_config *c = &t->cfg;
-    const weight_entry *e = c->shared_bias ? t5_entry(t, T5P_SHARED_REL, 0) : t5_entry(t, T5P_REL, layer);
+    const weight_entry *e =
+        c->shared_bias ? t5_entry(t, T5P_SHARED_REL, 0) : t5_entry(t, T5P_REL, layer);
     float *emb = malloc((size_t)c->buckets * c->heads * sizeof(float));
     float *table = malloc((size_t)c->heads * T5_BIAS_SPAN * sizeof(float));
     int64_t shape[2] = {c->heads, T5_BIAS_SPAN};
@@ -138,13 +139,15 @@ static size_t t5_arena_bytes(const t5_encoder *t)
 static void t5_describe(t5_encoder *t)
 {
     const t5_config *c = &t->cfg;
-    snprintf(t->desc, sizeof t->desc,
-             "umT5 encoder (%s layout%s%s%s): dim %lld, %d layers, %d heads x %d, ffn %lld, vocab %lld, "
-             "%d buckets to distance %d%s, eps %g%s",
-             c->layout == T5_LAYOUT_WAN ? "Wan t5.py" : "Hugging Face", *c->prefix ? ", keys under '" : "",
-             c->prefix, *c->prefix ? "'" : "", (long long)c->dim, c->layers, c->heads, c->head_dim,
-             (long long)c->ffn, (long long)c->vocab, c->buckets, c->max_distance,
-             c->shared_bias ? " (shared)" : "", (double)c->eps, c->has_config_json ? ", config.json" : "");
+    snprintf(
+        t->desc, sizeof t->desc,
+        "umT5 encoder (%s layout%s%s%s): dim %lld, %d layers, %d heads x %d, ffn %lld, vocab %lld, "
+        "%d buckets to distance %d%s, eps %g%s",
+        c->layout == T5_LAYOUT_WAN ? "Wan t5.py" : "Hugging Face",
+        *c->prefix ? ", keys under '" : "", c->prefix, *c->prefix ? "'" : "", (long long)c->dim,
+        c->layers, c->heads, c->head_dim, (long long)c->ffn, (long long)c->vocab, c->buckets,
+        c->max_distance, c->shared_bias ? " (shared)" : "", (double)c->eps,
+        c->has_config_json ? ", config.json" : "");
 }
 
 int t5_load(const char *path, backend *be, t5_encoder **out)
@@ -166,8 +169,8 @@ int t5_load(const char *path, backend *be, t5_encoder **out)
         t->layer = calloc((size_t)t->cfg.layers, sizeof *t->layer);
         t->host_x = malloc((size_t)T5_MAX_TOKENS * t->cfg.dim * sizeof(float));
         if (!t->layer || !t->host_x)
-            st = err_set(REEL_E_NOMEM, "umT5: cannot allocate %d layers of width %lld", t->cfg.layers,
-                         (long long)t->cfg.dim);
+            st = err_set(REEL_E_NOMEM, "umT5: cannot allocate %d layers of width %lld",
+                         t->cfg.layers, (long long)t->cfg.dim);
     }
     for (int l = 0; st == REEL_OK && l < t->cfg.layers; l++) {
         st = t5_load_layer(t, l);
@@ -203,8 +206,7 @@ void t5_free(t5_encoder *t)
             backend_tensor_free(be, all[i]);
     }
     backend_tensor_free(be, &t->final_norm);
-    if (t->act.base)
-        arena_release(&t->act);
+    arena_release(&t->act);
     if (t->cuda)
         t5_cuda_close(t->cuda);
     free(t->layer);

@@ -25,10 +25,7 @@ static float *t5t_noise(size_t n, double sd, double mean)
     return x;
 }
 
-static float **t5t_layers(int layers)
-{
-    return calloc((size_t)layers, sizeof(float *));
-}
+static float **t5t_layers(int layers) { return calloc((size_t)layers, sizeof(float *)); }
 
 int t5t_make(t5t_model *m, int dim, int heads, int ffn, int layers, int vocab)
 {
@@ -42,7 +39,8 @@ int t5t_make(t5t_model *m, int dim, int heads, int ffn, int layers, int vocab)
     m->buckets = 32;
     m->max_distance = 128;
     m->eps = 1e-6;
-    float ***all[] = {&m->norm1, &m->q, &m->k, &m->v, &m->o, &m->rel, &m->norm2, &m->gate, &m->up, &m->down};
+    float ***all[] = {&m->norm1, &m->q,     &m->k,    &m->v,  &m->o,
+                      &m->rel,   &m->norm2, &m->gate, &m->up, &m->down};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!(*all[i] = t5t_layers(layers)))
             return err_set(REEL_E_NOMEM, "t5t_make: out of memory");
@@ -87,7 +85,8 @@ typedef struct t5t_list {
     const char *omit;
 } t5t_list;
 
-static int t5t_add(t5t_list *l, const char *name, const float *data, int ndim, int64_t d0, int64_t d1)
+static int t5t_add(t5t_list *l, const char *name, const float *data, int ndim, int64_t d0,
+                   int64_t d1)
 {
     if (l->omit && !strcmp(name, l->omit))
         return REEL_OK;
@@ -154,24 +153,26 @@ static int t5t_write_config(const t5t_model *m, const char *dir)
     FILE *f = fopen(path, "w");
     if (!f)
         return err_set(REEL_E_IO, "%s: cannot create", path);
-    fprintf(f,
-            "{\"architectures\": [\"UMT5EncoderModel\"], \"model_type\": \"umt5\", \"d_model\": %d, "
-            "\"d_ff\": %d, \"d_kv\": %d, \"num_heads\": %d, \"num_layers\": %d, "
-            "\"relative_attention_num_buckets\": %d, \"relative_attention_max_distance\": %d, "
-            "\"layer_norm_epsilon\": %g, \"feed_forward_proj\": \"gated-gelu\", \"vocab_size\": %d}\n",
-            m->dim, m->ffn, m->head_dim, m->heads, m->layers, m->buckets, m->max_distance, m->eps,
-            m->vocab);
+    fprintf(
+        f,
+        "{\"architectures\": [\"UMT5EncoderModel\"], \"model_type\": \"umt5\", \"d_model\": %d, "
+        "\"d_ff\": %d, \"d_kv\": %d, \"num_heads\": %d, \"num_layers\": %d, "
+        "\"relative_attention_num_buckets\": %d, \"relative_attention_max_distance\": %d, "
+        "\"layer_norm_epsilon\": %g, \"feed_forward_proj\": \"gated-gelu\", \"vocab_size\": %d}\n",
+        m->dim, m->ffn, m->head_dim, m->heads, m->layers, m->buckets, m->max_distance, m->eps,
+        m->vocab);
     return fclose(f) == 0 ? REEL_OK : err_set(REEL_E_IO, "%s: write failed", path);
 }
 
 int t5t_write(const t5t_model *m, enum t5t_layout layout, enum dtype dt, const char *path,
               const char *omit)
 {
-    static const char *const wan[] = {"blocks.%d.norm1.weight", "blocks.%d.attn.q.weight",
-                                      "blocks.%d.attn.k.weight", "blocks.%d.attn.v.weight",
-                                      "blocks.%d.attn.o.weight", "blocks.%d.pos_embedding.embedding.weight",
-                                      "blocks.%d.norm2.weight", "blocks.%d.ffn.gate.0.weight",
-                                      "blocks.%d.ffn.fc1.weight", "blocks.%d.ffn.fc2.weight"};
+    static const char *const wan[] = {
+        "blocks.%d.norm1.weight",   "blocks.%d.attn.q.weight",
+        "blocks.%d.attn.k.weight",  "blocks.%d.attn.v.weight",
+        "blocks.%d.attn.o.weight",  "blocks.%d.pos_embedding.embedding.weight",
+        "blocks.%d.norm2.weight",   "blocks.%d.ffn.gate.0.weight",
+        "blocks.%d.ffn.fc1.weight", "blocks.%d.ffn.fc2.weight"};
     static const char *const hf[] = {
         "encoder.block.%d.layer.0.layer_norm.weight",
         "encoder.block.%d.layer.0.SelfAttention.q.weight",
@@ -186,13 +187,14 @@ int t5t_write(const t5t_model *m, enum t5t_layout layout, enum dtype dt, const c
     const char *const *names = layout == T5T_WAN_PTH ? wan : hf;
     t5t_list l = {.dt = dt, .omit = omit};
     int64_t d = m->dim, f = m->ffn;
-    int st = t5t_add(&l, layout == T5T_WAN_PTH ? "token_embedding.weight" : "shared.weight", m->embed,
-                     2, m->vocab, d);
+    int st = t5t_add(&l, layout == T5T_WAN_PTH ? "token_embedding.weight" : "shared.weight",
+                     m->embed, 2, m->vocab, d);
     for (int i = 0; st == REEL_OK && i < m->layers; i++) {
-        const float *data[10] = {m->norm1[i], m->q[i], m->k[i], m->v[i], m->o[i],
+        const float *data[10] = {m->norm1[i], m->q[i],     m->k[i],    m->v[i],  m->o[i],
                                  m->rel[i],   m->norm2[i], m->gate[i], m->up[i], m->down[i]};
-        const int64_t shape[10][2] = {{d, 0}, {d, d}, {d, d}, {d, d}, {d, d},
-                                      {m->buckets, m->heads}, {d, 0}, {f, d}, {f, d}, {d, f}};
+        const int64_t shape[10][2] = {
+            {d, 0}, {d, d}, {d, d}, {d, d}, {d, d}, {m->buckets, m->heads},
+            {d, 0}, {f, d}, {f, d}, {d, f}};
         for (int p = 0; st == REEL_OK && p < 10; p++) {
             if (p == 5 && m->shared_bias && (i > 0 || layout == T5T_WAN_PTH))
                 continue;
@@ -226,8 +228,8 @@ int t5t_ref_bucket(int rel, int buckets, int max_distance)
     int base = rel > 0 ? half : 0, dist = abs(rel);
     if (dist < max_exact)
         return base + dist;
-    int large = max_exact + (int)floor(log((double)dist / max_exact) / log((double)max_distance / max_exact) *
-                                       (half - max_exact));
+    int large = max_exact + (int)floor(log((double)dist / max_exact) /
+                                       log((double)max_distance / max_exact) * (half - max_exact));
     return base + (large < half - 1 ? large : half - 1);
 }
 
