@@ -135,9 +135,9 @@ int vae_cudnn_conv(cuda_vae *cv, const vae_conv *L, vae_dconv *d, const bf16 *in
         p = &dn->plan[dn->n];
         memset(p, 0, sizeof *p);
         int st = plan_make(cv, L, d, in, tin, h, w, out, to, ho, wo, p);
-        if (st < 0) {
+        if (st < 0) { /* whatever cuDNN refused, the implicit-GEMM engine can take over */
             plan_free(p);
-            return st;
+            return REEL_E_UNSUPPORTED;
         }
         dn->n++;
     }
