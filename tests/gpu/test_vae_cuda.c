@@ -191,6 +191,7 @@ static void bench(backend *cuda, const char *model, const char *engine, const va
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* rows survive a timeout */
     check_seed("test_vae_cuda");
     backend *cuda = check_cuda_backend();
     if (!cuda)
