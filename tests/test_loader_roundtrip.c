@@ -339,6 +339,44 @@ static void test_pth_strided(void)
     weights_close(ws);
 }
 
+/* Folder resolution: the index, else the one .safetensors, else the one PyTorch checkpoint. */
+static void test_folders(void)
+{
+    static const float v[4] = {1, 2, 3, 4};
+    tw_tensor a = {"dit.w", DT_F32, 1, {4}, v}, b = {"vae.w", DT_F32, 1, {2}, v};
+    char dir[600], file[700];
+    snprintf(dir, sizeof dir, "%s", check_path("release"));
+    mkdir(dir, 0755);
+    weights *ws = NULL;
+    int st = weights_open(dir, &ws);
+    CHECK(st == REEL_E_NOT_FOUND && strstr(err_msg(), dir), "empty folder: %d %s", st, err_msg());
+    snprintf(file, sizeof file, "%s/Wan2.1_VAE.pth", dir);
+    CHECK_OK(tw_write_pth(file, &b, 1, NULL));
+    CHECK_OK(weights_open(dir, &ws)); /* the only checkpoint */
+    CHECK(ws && weights_find(ws, "vae.w"), "folder with one .pth");
+    weights_close(ws);
+    snprintf(file, sizeof file, "%s/models_t5.pth", dir);
+    CHECK_OK(tw_write_pth(file, &b, 1, NULL));
+    st = weights_open(dir, &ws);
+    CHECK(st == REEL_E_INVALID && strstr(err_msg(), "Wan2.1_VAE.pth") && strstr(err_msg(), "models_t5.pth"),
+          "two .pth: %d %s", st, err_msg());
+    /* the Wan release: DiT safetensors beside the T5 and VAE .pth: the safetensors wins */
+    snprintf(file, sizeof file, "%s/diffusion_pytorch_model.safetensors", dir);
+    CHECK_OK(tw_write_safetensors(file, &a, 1, NULL));
+    CHECK_OK(weights_open(dir, &ws));
+    CHECK(ws && weights_count(ws) == 1 && weights_find(ws, "dit.w"), "release folder picks the DiT");
+    weights_close(ws);
+    snprintf(file, sizeof file, "%s/other.safetensors", dir);
+    CHECK_OK(tw_write_safetensors(file, &a, 1, NULL));
+    st = weights_open(dir, &ws);
+    CHECK(st == REEL_E_INVALID && strstr(err_msg(), "other.safetensors"), "two safetensors: %d %s", st,
+          err_msg());
+    CHECK_OK(tw_write_sharded(dir, "diffusion_pytorch_model", &a, 1, 1));
+    CHECK_OK(weights_open(dir, &ws)); /* an index settles it */
+    CHECK(ws && weights_count(ws) == 1, "folder with an index");
+    weights_close(ws);
+}
+
 int main(void)
 {
     check_seed("test_loader_roundtrip");
@@ -351,5 +389,6 @@ int main(void)
     pth_case("memo.pth", DT_BF16, 60, NULL);    /* > 256 memo slots: LONG_BINPUT/LONG_BINGET */
     pth_case("batches.pth", DT_F16, 1003, NULL); /* two SETITEMS batches */
     test_pth_strided();
+    test_folders();
     return check_done();
 }
