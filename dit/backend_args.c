@@ -140,6 +140,8 @@ int barg_gemm(const char *op, const tensor *a, const tensor *w, const tensor *bi
         return err_set(REEL_E_INVALID, "%s: a %s, w %s and out %s do not fit [M,K]x[N,K]->[M,N]",
                        op, tensor_shape_str(a, sa, sizeof sa), tensor_shape_str(w, sw, sizeof sw),
                        tensor_shape_str(out, so, sizeof so));
+    if (g->k == 0)
+        return err_set(REEL_E_INVALID, "%s: a %s has K = 0", op, tensor_shape_str(a, sa, sizeof sa));
     if (w->dtype != a->dtype)
         return err_set(REEL_E_INVALID, "%s: a is %s but w is %s (they must match)", op,
                        dtype_name(a->dtype), dtype_name(w->dtype));

@@ -47,7 +47,7 @@ int barg_contig(const char *op, const char *arg, const tensor *t, enum device de
 /* RoPE arguments: head_dim even and positive, cols a multiple of it, one row per grid token. */
 int barg_rope(const char *op, const rope_grid *g, int head_dim, int64_t rows, int64_t cols);
 
-/* GEMM: a [M, K] row view, w [N, K] contiguous, bias [N] or NULL, out [M, N] row view. */
+/* GEMM: a [M, K] row view (K > 0), w [N, K] contiguous, bias [N] or NULL, out [M, N] row view. */
 typedef struct gemm_args {
     row_view a, w, bias, out;
     int64_t m, n, k;

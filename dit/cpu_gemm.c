@@ -129,9 +129,6 @@ static void gemm_tile(const gemm_job *job, int64_t tile, int worker)
     int64_t nc = g->n - n0 < NC ? g->n - n0 : NC;
     float *pack = job->pack + (size_t)worker * KC * NC;
 
-    if (g->k == 0)
-        for (int64_t i = 0; i < mc; i++)
-            memset(out + (m0 + i) * g->out.stride + n0, 0, (size_t)nc * sizeof(float));
     for (int64_t k0 = 0; k0 < g->k; k0 += KC) {
         int64_t kc = g->k - k0 < KC ? g->k - k0 : KC;
         pack_w(w, g->k, g->n, n0, nc, k0, kc, pack);
