@@ -23,7 +23,9 @@ extern "C" {
 
 typedef struct weight_entry {
     const char *name; /* full key as stored; nested pickle dicts flattened with '.' */
-    tensor t;         /* DEV_CPU view into the read-only mapping, dtype as stored, strides as stored */
+    tensor t;         /* DEV_CPU view into the read-only mapping, dtype as stored, strides as stored;
+                         t.data may be unaligned (a safetensors header has any length):
+                         read through weights_read_f32 or memcpy, never by dereferencing */
     const char *file; /* path of the file it lives in (for messages) */
 } weight_entry;
 
