@@ -1,7 +1,10 @@
 /* Wan VAE on CUDA against the CPU executor (the fp32 reference, itself checked against a
  * one-shot reference in tests/test_vae_cpu.c), with each convolution engine (cuDNN when built
  * in, and our implicit-GEMM kernel): decode, tiled decode and encode of a small random-weight
- * VAE at rel L2 <= 2e-2 (bf16 activations). Then the `reel bench vae` shape: 21 latent frames
+ * VAE. Activations are stored in bf16 (relative rounding 2^-9 per store) after each of ~45
+ * layers in sequence, so errors of sqrt(45) x 2^-9 ~ 1.5e-2 are expected: measured on an H100
+ * (2026-11-22) decode 1.6e-2 to 1.9e-2, encode 7e-3; tolerance 3e-2 for decode, 2e-2 for
+ * encode. Then the `reel bench vae` shape: 21 latent frames
  * of 60x104 -> 81 frames of 480x832 at the published widths, timed, with the device memory
  * peak. With REEL_VAE_EXPORT=DIR the models, inputs and outputs are written there for
  * tests/gpu/ref_vae.py (the PyTorch reference). Rows: op | shape | rel_l2 | tolerance | time. */
@@ -55,7 +58,7 @@ static void row(const char *op, const char *shape, double err, double tol, doubl
 static void compare(backend *cpu, backend *cuda, const char *model, const char *engine,
                     wan_vae *vc)
 {
-    const double tol = 2e-2;
+    const double tol = 3e-2, tol_enc = 2e-2;
     const int T = 3, h = 6, w = 8, F = 9, H = 48, W = 64;
     char label[96];
     setenv("REEL_VAE_CONV", engine, 1);
@@ -106,8 +109,8 @@ static void compare(backend *cpu, backend *cuda, const char *model, const char *
     CHECK_OK(wan_vae_encode(vg, &vt, &lg));
     ms = now_ms() - t0, e = check_rel_l2(lgot, lref, ln);
     snprintf(label, sizeof label, "encode (%s)", eng);
-    row(label, "[3,9,48,64]", e, tol, ms);
-    CHECK(e <= tol, "%s: rel_l2 %g", label, e);
+    row(label, "[3,9,48,64]", e, tol_enc, ms);
+    CHECK(e <= tol_enc, "%s: rel_l2 %g", label, e);
     if (!strcmp(engine, "cudnn")) {
         export_tensor("tiny_video_in.safetensors", "video", vid, 4, vs);
         export_tensor("tiny_enc_cpu.safetensors", "latents", lref, 4, ls);
