@@ -655,8 +655,9 @@ static void test_decode(backend *be, wan_vae *pth, wan_vae *diff, wan_vae *comfy
  * cropped latents) and blended here with linear ramps over the overlap must give the tiled
  * output. Approximately: tiles see less context than the whole frame (3x3 convolutions at
  * every scale and the middle attention, which is global over a frame), so tiled differs from
- * untiled; on this random model with tiles of 4x6 latents the relative L2 difference is 0.1 to
- * 0.3 depending on the draw, and must shrink as the overlap grows. Tolerance 0.4. */
+ * untiled; on this random model with tiles of 4x6 latents the relative L2 difference is 0.08 to
+ * 0.3 depending on the draw (misplaced tiles give about 1), and must shrink as the overlap
+ * grows. Tolerance 0.5. */
 static void crop_blend(wan_vae *v, const float *lat, int T, int h, int w, int th, int tw, int ov,
                        float *out)
 {
@@ -745,9 +746,9 @@ static void test_tiling(wan_vae *v)
     CHECK_OK(wan_vae_decode(v, &lt, &wide, NULL, NULL, &ot));
     double e4 = check_rel_l2(tiled, full, vid_n);
     printf("tiled (4x6 latents) vs tiles decoded alone and blended: rel_l2 %.3g (tolerance 1e-6)\n", eb);
-    printf("tiled vs untiled: rel_l2 %.3g with overlap 1, %.3g with overlap 3 (tolerance 0.4)\n", e2, e4);
+    printf("tiled vs untiled: rel_l2 %.3g with overlap 1, %.3g with overlap 3 (tolerance 0.5)\n", e2, e4);
     CHECK(eb < 1e-6, "tiled decode is not the blend of its tiles: %g", eb);
-    CHECK(e2 < 0.4 && e4 < 0.4, "tiled decode too far from untiled: %g, %g", e2, e4);
+    CHECK(e2 < 0.5 && e4 < 0.5, "tiled decode too far from untiled: %g, %g", e2, e4);
     CHECK(e4 < e2, "more overlap should bring tiles closer to untiled: %g >= %g", e4, e2);
     vae_decode_opts bad = {4, 4, 4};
     CHECK(wan_vae_decode(v, &lt, &bad, NULL, NULL, &ot) == REEL_E_INVALID, "overlap >= tile accepted");
