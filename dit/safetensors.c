@@ -282,11 +282,26 @@ void st_index_free(st_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-static int st_index_shard(const char *path, st_index *ix, const char *file)
+/* Shard names seen so far, hashed: an index may list a million tensors. */
+typedef struct st_shard_set {
+    int *slot; /* shard index + 1, 0 = empty */
+    size_t mask;
+} st_shard_set;
+
+static size_t st_hash(const char *s)
 {
-    for (int i = 0; i < ix->nshards; i++)
-        if (!strcmp(ix->shards[i], file))
-            return i;
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int st_index_shard(const char *path, st_index *ix, st_shard_set *set, const char *file)
+{
+    size_t i = st_hash(file) & set->mask;
+    for (; set->slot[i]; i = (i + 1) & set->mask)
+        if (!strcmp(ix->shards[set->slot[i] - 1], file))
+            return set->slot[i] - 1;
     char q[160];
     if (!*file || strchr(file, '/') || strchr(file, '\\') || !strcmp(file, ".") || !strcmp(file, ".."))
         return err_set(REEL_E_FORMAT, "%s: shard name '%s' is not a plain file name", path,
@@ -295,7 +310,8 @@ static int st_index_shard(const char *path, st_index *ix, const char *file)
     if (!copy)
         return err_set(REEL_E_NOMEM, "%s: out of memory", path);
     ix->shards[ix->nshards] = copy;
-    return ix->nshards++;
+    set->slot[i] = ++ix->nshards;
+    return ix->nshards - 1;
 }
 
 int st_index_parse(const char *path, const char *text, size_t len, st_index *out)
@@ -331,11 +347,17 @@ int st_index_parse(const char *path, const char *text, size_t len, st_index *out
             st = err_set(REEL_E_FORMAT, "%s: \"weight_map\" is empty", path);
     }
     int n = st == REEL_OK ? cJSON_GetArraySize(map) : 0;
+    st_shard_set set = {NULL, 0};
     if (st == REEL_OK) {
+        size_t cap = 16;
+        while (cap < 2 * (size_t)n)
+            cap *= 2;
+        set.slot = calloc(cap, sizeof *set.slot);
+        set.mask = cap - 1;
         out->names = calloc((size_t)n, sizeof *out->names);
         out->shard = calloc((size_t)n, sizeof *out->shard);
         out->shards = calloc((size_t)n, sizeof *out->shards);
-        if (!out->names || !out->shard || !out->shards)
+        if (!set.slot || !out->names || !out->shard || !out->shards)
             st = err_set(REEL_E_NOMEM, "%s: out of memory for %d entries", path, n);
     }
     char q[160];
@@ -345,7 +367,7 @@ int st_index_parse(const char *path, const char *text, size_t len, st_index *out
                          ld_printable(e->string, strlen(e->string), q, sizeof q));
             break;
         }
-        int s = st_index_shard(path, out, e->valuestring);
+        int s = st_index_shard(path, out, &set, e->valuestring);
         if (s < 0) {
             st = s;
             break;
@@ -371,6 +393,7 @@ int st_index_parse(const char *path, const char *text, size_t len, st_index *out
             free(sorted);
         }
     }
+    free(set.slot);
     cJSON_Delete(root);
     if (st != REEL_OK)
         st_index_free(out);

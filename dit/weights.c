@@ -144,6 +144,7 @@ static int ws_open_file(weights *ws, const char *path)
 typedef struct ws_listed {
     const char *name;
     int shard;
+    int found; /* seen in its shard */
 } ws_listed;
 
 static int ws_listed_cmp(const void *a, const void *b)
@@ -152,13 +153,13 @@ static int ws_listed_cmp(const void *a, const void *b)
 }
 
 /* Each shard must hold exactly the tensors the index assigns to it. */
-static int ws_check_shard(const char *index_path, const ws_listed *listed, int n, int shard,
-                          const char *shard_path, const ld_list *l, int *matched)
+static int ws_check_shard(const char *index_path, ws_listed *listed, int n, int shard,
+                          const char *shard_path, const ld_list *l)
 {
     char q[160];
     for (int i = 0; i < l->n; i++) {
-        ws_listed key = {l->v[i].name, 0};
-        const ws_listed *hit = bsearch(&key, listed, (size_t)n, sizeof *listed, ws_listed_cmp);
+        ws_listed key = {l->v[i].name, 0, 0};
+        ws_listed *hit = bsearch(&key, listed, (size_t)n, sizeof *listed, ws_listed_cmp);
         ld_printable(l->v[i].name, strlen(l->v[i].name), q, sizeof q);
         if (!hit)
             return err_set(REEL_E_FORMAT, "%s: tensor '%s' of shard %s is not in the index", index_path,
@@ -166,7 +167,7 @@ static int ws_check_shard(const char *index_path, const ws_listed *listed, int n
         if (hit->shard != shard)
             return err_set(REEL_E_FORMAT, "%s: tensor '%s' is in shard %s but the index puts it elsewhere",
                            index_path, q, shard_path);
-        (*matched)++;
+        hit->found = 1;
     }
     return REEL_OK;
 }
@@ -188,9 +189,9 @@ static int ws_open_index(weights *ws, const char *path)
     for (int i = 0; i < ix.n; i++) {
         listed[i].name = ix.names[i];
         listed[i].shard = ix.shard[i];
+        listed[i].found = 0;
     }
     qsort(listed, (size_t)ix.n, sizeof *listed, ws_listed_cmp);
-    int matched = 0;
     for (int s = 0; s < ix.nshards && st == REEL_OK; s++) {
         size_t need = strlen(ws->dir) + strlen(ix.shards[s]) + 2;
         char *shard_path = malloc(need);
@@ -207,27 +208,19 @@ static int ws_open_index(weights *ws, const char *path)
         if (st != REEL_OK)
             err_wrap(st, "%s: shard named by the index", path);
         if (st == REEL_OK)
-            st = ws_check_shard(path, listed, ix.n, s, shard_path, &l, &matched);
+            st = ws_check_shard(path, listed, ix.n, s, shard_path, &l);
         if (st == REEL_OK)
             st = ws_take(ws, mi, &l);
         ld_list_free(&l);
         free(shard_path);
     }
-    if (st == REEL_OK && matched != ix.n) {
-        /* some listed tensor is in no shard: find the first, to name it */
-        for (int i = 0; i < ix.n; i++) {
-            int found = 0;
-            for (int k = 0; k < ws->n && !found; k++)
-                found = !strcmp(ws->e[k].name, ix.names[i]);
-            if (!found) {
-                char q[160];
-                st = err_set(REEL_E_FORMAT, "%s: tensor '%s' is missing from its shard %s", path,
-                             ld_printable(ix.names[i], strlen(ix.names[i]), q, sizeof q),
-                             ix.shards[ix.shard[i]]);
-                break;
-            }
+    for (int i = 0; i < ix.n && st == REEL_OK; i++) /* a listed tensor that no shard holds */
+        if (!listed[i].found) {
+            char q[160];
+            st = err_set(REEL_E_FORMAT, "%s: tensor '%s' is missing from its shard %s", path,
+                         ld_printable(listed[i].name, strlen(listed[i].name), q, sizeof q),
+                         ix.shards[listed[i].shard]);
         }
-    }
     free(listed);
     st_index_free(&ix);
     return st;
