@@ -19,7 +19,10 @@
  * Shared memory: Q 128xD, K and V 64xD double-buffered by cp.async (96 KB at D = 128), rows
  * stored with 16-byte chunks XOR-swizzled by row so that ldmatrix reads are conflict-free.
  * Ragged edges: rows past q_tokens and keys past kv_tokens are zero-filled by cp.async; keys
- * past the end get score -inf; rows past the end are not stored. */
+ * past the end get score -inf; rows past the end are not stored.
+ * On sm_90 devices with head_dim 128, attn_flash_forward hands over to the wgmma kernel of
+ * attn_flash_sm90a.cu (same interface and results); this one stays the path for sm_80/sm_89
+ * and head_dim 64. */
 #include "attn_flash.h"
 
 #include "../dit/cuda_check.h"
@@ -254,25 +257,31 @@ __global__ void __launch_bounds__(THREADS, 2)
             for (int mi = 0; mi < MT; mi++)
 #pragma unroll
                 for (int hr = 0; hr < 2; hr++) {
-                    float mx = -INFINITY;
+                    float m0 = -INFINITY, m1 = -INFINITY; /* two chains: shorter latency */
 #pragma unroll
-                    for (int j = 0; j < NH; j++)
-                        mx = fmaxf(mx, fmaxf(s[mi][j][2 * hr], s[mi][j][2 * hr + 1]));
+                    for (int j = 0; j < NH; j += 2) {
+                        m0 = fmaxf(m0, fmaxf(s[mi][j][2 * hr], s[mi][j][2 * hr + 1]));
+                        m1 = fmaxf(m1, fmaxf(s[mi][j + 1][2 * hr], s[mi][j + 1][2 * hr + 1]));
+                    }
+                    float mx = fmaxf(m0, m1);
                     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
                     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
                     float m_new = fmaxf(row_max[mi][hr], mx * scale_log2);
                     float m_use = m_new == -INFINITY ? 0.f : m_new;
                     float alpha = fast_exp2(row_max[mi][hr] - m_use);
                     row_max[mi][hr] = m_new;
-                    float sum = 0.f;
+                    float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
                     for (int j = 0; j < NH; j++) {
                         float p0 = fast_exp2(fmaf(s[mi][j][2 * hr], scale_log2, -m_use));
                         float p1 = fast_exp2(fmaf(s[mi][j][2 * hr + 1], scale_log2, -m_use));
-                        sum += p0 + p1;
+                        if (j & 1)
+                            sum1 += p0 + p1;
+                        else
+                            sum0 += p0 + p1;
                         p[mi][j][hr] = pack_bf16(p0, p1);
                     }
-                    row_sum[mi][hr] = row_sum[mi][hr] * alpha + sum;
+                    row_sum[mi][hr] = row_sum[mi][hr] * alpha + (sum0 + sum1);
                     if (__any_sync(0xffffffffu, alpha != 1.f)) {
 #pragma unroll
                         for (int j = 0; j < DT; j++) {
@@ -343,7 +352,27 @@ template <int D> int launch(const attn_flash_args *a)
     return REEL_OK;
 }
 
+/* Compute capability major of the current device, cached per device index. */
+int device_major(int *major)
+{
+    static int cached[64];
+    int dev;
+    CUDA_TRY(cudaGetDevice(&dev));
+    if (dev >= 0 && dev < 64 && cached[dev]) {
+        *major = cached[dev];
+        return REEL_OK;
+    }
+    CUDA_TRY(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, dev));
+    if (dev >= 0 && dev < 64)
+        cached[dev] = *major;
+    return REEL_OK;
+}
+
 } /* namespace */
+
+#ifdef REEL_HAVE_SM90A
+extern "C" int attn_flash_sm90a_forward(const attn_flash_args *a);
+#endif
 
 extern "C" int attn_flash_forward(const attn_flash_args *a)
 {
@@ -362,5 +391,18 @@ extern "C" int attn_flash_forward(const attn_flash_args *a)
                        (long long)a->q_stride, (long long)a->kv_stride);
     if ((a->row_start == NULL) != (a->cols == NULL))
         return err_set(REEL_E_INVALID, "flash attention: block mask lists half given");
+    if (a->kernel != ATTN_FLASH_MMA) {
+        int major = 0;
+        TRY(device_major(&major));
+#ifdef REEL_HAVE_SM90A
+        if (major == 9 && a->head_dim == 128)
+            return attn_flash_sm90a_forward(a);
+#endif
+        if (a->kernel == ATTN_FLASH_WGMMA)
+            return err_set(REEL_E_UNSUPPORTED,
+                           "flash attention: the wgmma kernel needs an sm_90 device, head_dim 128 "
+                           "and a build with sm_90a (device sm_%d, head_dim %d)",
+                           major * 10, a->head_dim);
+    }
     return a->head_dim == 128 ? launch<128>(a) : launch<64>(a);
 }

@@ -12,6 +12,11 @@
 extern "C" {
 #endif
 
+/* Which implementation runs: AUTO takes the Hopper wgmma kernel (attn_flash_sm90a.cu) on
+ * sm_90 devices for head_dim 128 when the build has it, else the mma.sync kernel
+ * (attn_flash.cu, sm_80 and later). The others force one (tests and benchmarks). */
+enum attn_flash_kernel { ATTN_FLASH_AUTO = 0, ATTN_FLASH_MMA = 1, ATTN_FLASH_WGMMA = 2 };
+
 typedef struct attn_flash_args {
     const void *q, *k, *v; /* bf16 [tokens, heads, head_dim], rows *_stride elements apart */
     void *out;             /* bf16 [q_tokens, heads, head_dim] packed */
@@ -21,10 +26,12 @@ typedef struct attn_flash_args {
     float scale;
     const int32_t *row_start, *cols; /* device copy of an attn_block_mask's lists; NULL: dense */
     void *stream;                    /* cudaStream_t */
+    int kernel;                      /* enum attn_flash_kernel; 0 = AUTO */
 } attn_flash_args;
 
-/* REEL_E_UNSUPPORTED for a head_dim other than 64/128 or pointers/strides that are not 16-byte
- * aligned (8 elements); REEL_E_DEVICE when the launch fails. */
+/* REEL_E_UNSUPPORTED for a head_dim other than 64/128, pointers/strides that are not 16-byte
+ * aligned (8 elements), or ATTN_FLASH_WGMMA where it cannot run; REEL_E_DEVICE when the launch
+ * fails. */
 int attn_flash_forward(const attn_flash_args *a);
 
 #ifdef __cplusplus

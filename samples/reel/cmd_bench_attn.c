@@ -1,7 +1,7 @@
 /* reel bench attn: times attention kernels at Wan shapes on synthetic bf16 q/k/v laid out as
  * the DiT lays them out (slices of a fused [L, 3*heads*128] QKV buffer, packed output):
- * reel's flash kernel dense, cuDNN SDPA dense, the Radial mask at 81 frames, and random block
- * masks. Each time is the median of --reps runs after a warm-up, taken with CUDA events.
+ * reel's flash kernels (mma.sync and, on Hopper, wgmma) dense, cuDNN SDPA dense, the Radial
+ * mask at 81 frames, and random block masks. Each time is the median of --reps runs after a warm-up, taken with CUDA events.
  * FLOPs per dense call: 4 * L * L * head_dim * heads; a sparse call reports the dense FLOPs
  * over its time (effective TFLOP/s) next to its density (fraction of 128x128 tiles computed)
  * and t / (density * t_dense), the sparse kernel's overhead over perfect scaling (1.0 = time
@@ -39,13 +39,16 @@ typedef struct bench {
     int64_t L;
     attn_flash_args args;
     float dense_ms, cudnn_ms;
+    const char *kernel; /* "mma", "wgmma", "cudnn" */
 #ifdef REEL_HAVE_CUDNN
     attn_cudnn *cudnn;
 #endif
 } bench;
 
-static void report(bench *b, const char *kernel, double density, float ms)
+static void report(bench *b, const char *what, double density, float ms)
 {
+    char kernel[96];
+    snprintf(kernel, sizeof kernel, "%s %s", b->kernel, what);
     const int heads = b->shape->heads;
     double tflops = 4.0 * (double)b->L * b->L * 128 * heads / (ms * 1e-3) / 1e12;
     double scaling = density < 1 && b->dense_ms > 0 ? ms / (density * b->dense_ms) : 0;
@@ -120,7 +123,8 @@ static void time_cudnn(bench *b)
         b->cudnn_ms = 0;
         return;
     }
-    report(b, "cudnn dense", 1.0, b->cudnn_ms);
+    b->kernel = "cudnn";
+    report(b, "dense", 1.0, b->cudnn_ms);
 }
 #endif
 
@@ -139,6 +143,45 @@ static int time_sparse(bench *b, const char *kernel, const attn_block_mask *m)
         report(b, kernel, attn_block_mask_density(m), ms);
     attn_cuda_free(rows);
     attn_cuda_free(cols);
+    return st;
+}
+
+/* The Radial mask at two decay factors and random masks at two densities, with the kernel of
+ * b->args.kernel. */
+static int bench_sparse(bench *b)
+{
+    const bench_shape *sh = b->shape;
+    int st = REEL_OK;
+    for (int d = 0; d < 2 && st == REEL_OK; d++) {
+        double decay = d ? 1.0 : 0.2;
+        attn_radial_geom g = {sh->f, (int64_t)sh->h * sh->w, 0, decay};
+        attn_block_mask m;
+        st = attn_radial_block_mask(&g, &m);
+        if (st == REEL_OK) {
+            char name[64];
+            snprintf(name, sizeof name, "radial decay %.1f", decay);
+            st = time_sparse(b, name, &m);
+            attn_block_mask_release(&m);
+        }
+    }
+    for (int d = 0; d < 2 && st == REEL_OK; d++) {
+        double want = d ? 0.25 : 0.5;
+        attn_block_mask m;
+        st = attn_block_mask_init(&m, b->L, b->L);
+        uint64_t s = 12345 + d;
+        for (int i = 0; st == REEL_OK && i < m.q_blocks * m.kv_blocks; i++) {
+            s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
+            m.keep[i] = (double)((s * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0 < want;
+        }
+        if (st == REEL_OK)
+            st = attn_block_mask_finish(&m);
+        if (st == REEL_OK) {
+            char name[64];
+            snprintf(name, sizeof name, "random %.2f", want);
+            st = time_sparse(b, name, &m);
+        }
+        attn_block_mask_release(&m);
+    }
     return st;
 }
 
@@ -169,40 +212,19 @@ static int bench_shape_run(bench *b, const bench_shape *sh)
     if (st == REEL_OK && b->cudnn)
         time_cudnn(b);
 #endif
-    if (st == REEL_OK)
+    static const char *const names[] = {"", "mma", "wgmma"};
+    for (int kernel = ATTN_FLASH_MMA; kernel <= ATTN_FLASH_WGMMA && st == REEL_OK; kernel++) {
+        b->args.kernel = kernel;
+        b->kernel = names[kernel];
         st = attn_cuda_time(run_flash, &b->args, NULL, b->reps, &b->dense_ms);
-    if (st == REEL_OK)
-        report(b, "flash dense", 1.0, b->dense_ms);
-
-    for (int d = 0; d < 2 && st == REEL_OK; d++) {
-        double decay = d ? 1.0 : 0.2;
-        attn_radial_geom g = {sh->f, (int64_t)sh->h * sh->w, 0, decay};
-        attn_block_mask m;
-        st = attn_radial_block_mask(&g, &m);
-        if (st == REEL_OK) {
-            char name[64];
-            snprintf(name, sizeof name, "flash radial decay %.1f", decay);
-            st = time_sparse(b, name, &m);
-            attn_block_mask_release(&m);
-        }
-    }
-    for (int d = 0; d < 2 && st == REEL_OK; d++) {
-        double want = d ? 0.25 : 0.5;
-        attn_block_mask m;
-        st = attn_block_mask_init(&m, b->L, b->L);
-        uint64_t s = 12345 + d;
-        for (int i = 0; st == REEL_OK && i < m.q_blocks * m.kv_blocks; i++) {
-            s ^= s >> 12, s ^= s << 25, s ^= s >> 27;
-            m.keep[i] = (double)((s * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0 < want;
+        if (st == REEL_E_UNSUPPORTED && kernel == ATTN_FLASH_WGMMA) {
+            fprintf(stderr, "reel bench attn: %s\n", err_msg());
+            st = REEL_OK;
+            break;
         }
         if (st == REEL_OK)
-            st = attn_block_mask_finish(&m);
-        if (st == REEL_OK) {
-            char name[64];
-            snprintf(name, sizeof name, "flash random %.2f", want);
-            st = time_sparse(b, name, &m);
-        }
-        attn_block_mask_release(&m);
+            report(b, "dense", 1.0, b->dense_ms);
+        st = st == REEL_OK ? bench_sparse(b) : st;
     }
     attn_cuda_free(qkv);
     attn_cuda_free(out);

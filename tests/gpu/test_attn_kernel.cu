@@ -1,4 +1,5 @@
-/* The block-sparse flash attention kernel (attention/attn_flash.cu), cuDNN SDPA and the
+/* The block-sparse flash attention kernels (attention/attn_flash.cu, mma.sync, and
+ * attention/attn_flash_sm90a.cu, wgmma, each forced in turn), cuDNN SDPA and the
  * attention plugins on CUDA, against the CPU reference (attention/attn_ref.c) on the same bf16
  * inputs: token counts that are not multiples of the block, 1 to 40 heads, head_dim 128 and
  * 64, q/k/v as slices of a fused QKV buffer, cross-attention, random block masks (with empty
@@ -166,28 +167,42 @@ static attn_flash_args flash_args(problem *p, const int32_t *rows, const int32_t
     return a;
 }
 
-static float run_flash_timed(const attn_flash_args *a)
+static const char *const kernel_names[] = {"auto", "mma", "wgmma"};
+
+/* Runs one kernel on poisoned outputs; returns 0 when it ran, 1 when it does not exist here
+ * (the wgmma kernel off sm_90, or for head_dim 64). */
+static int run_flash_timed(problem *p, attn_flash_args *a, float *ms)
 {
+    poison(p);
     cudaEvent_t e0, e1;
     CUDA_OK(cudaEventCreate(&e0));
     CUDA_OK(cudaEventCreate(&e1));
     CUDA_OK(cudaEventRecord(e0, 0));
-    CHECK_OK(attn_flash_forward(a));
+    int st = attn_flash_forward(a);
     CUDA_OK(cudaEventRecord(e1, 0));
     CUDA_OK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+    CUDA_OK(cudaEventElapsedTime(ms, e0, e1));
     cudaEventDestroy(e0), cudaEventDestroy(e1);
-    return ms;
+    if (st == REEL_E_UNSUPPORTED && a->kernel == ATTN_FLASH_WGMMA) {
+        printf("| flash %-20s | not run: %s\n", kernel_names[a->kernel], err_msg());
+        return 1;
+    }
+    CHECK(st == REEL_OK, "attn_flash_forward (%s): %s", kernel_names[a->kernel], err_msg());
+    return st != REEL_OK;
 }
 
 static void test_dense(int64_t lq, int64_t lk, int heads, int dim, int fused, float stddev)
 {
     problem p = make_problem(lq, lk, heads, dim, fused, stddev);
-    attn_flash_args a = flash_args(&p, NULL, NULL);
-    poison(&p);
-    float ms = run_flash_timed(&a);
-    compare(&p, NULL, "flash dense", ms);
+    for (int kernel = ATTN_FLASH_MMA; kernel <= ATTN_FLASH_WGMMA; kernel++) {
+        attn_flash_args a = flash_args(&p, NULL, NULL);
+        a.kernel = kernel;
+        float ms;
+        char op[64];
+        snprintf(op, sizeof op, "flash %s dense", kernel_names[kernel]);
+        if (run_flash_timed(&p, &a, &ms) == 0)
+            compare(&p, NULL, op, ms);
+    }
     free_problem(&p);
 }
 
@@ -208,12 +223,16 @@ static void test_sparse(int64_t l, int heads, double density)
     cols = (int32_t *)dev_alloc(sizeof(int32_t) * (m.nnz ? m.nnz : 1));
     CUDA_OK(cudaMemcpy(rows, m.row_start, sizeof(int32_t) * (m.q_blocks + 1), cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(cols, m.cols, sizeof(int32_t) * m.nnz, cudaMemcpyHostToDevice));
-    attn_flash_args a = flash_args(&p, rows, cols);
-    poison(&p);
-    float ms = run_flash_timed(&a);
-    char op[64];
-    snprintf(op, sizeof op, "flash sparse %.2f", attn_block_mask_density(&m));
-    compare(&p, &m, op, ms);
+    for (int kernel = ATTN_FLASH_MMA; kernel <= ATTN_FLASH_WGMMA; kernel++) {
+        attn_flash_args a = flash_args(&p, rows, cols);
+        a.kernel = kernel;
+        float ms;
+        char op[64];
+        snprintf(op, sizeof op, "flash %s sparse %.2f", kernel_names[kernel],
+                 attn_block_mask_density(&m));
+        if (run_flash_timed(&p, &a, &ms) == 0)
+            compare(&p, &m, op, ms);
+    }
     cudaFree(rows), cudaFree(cols);
     attn_block_mask_release(&m);
     free_problem(&p);
@@ -287,6 +306,10 @@ static void test_refusals(void)
     a = flash_args(&p, NULL, NULL);
     a.q = (const char *)a.q + 2;
     CHECK(attn_flash_forward(&a) == REEL_E_UNSUPPORTED, "misaligned q");
+    a = flash_args(&p, NULL, NULL);
+    a.head_dim = 64;
+    a.kernel = ATTN_FLASH_WGMMA;
+    CHECK(attn_flash_forward(&a) == REEL_E_UNSUPPORTED, "wgmma kernel with head_dim 64");
     free_problem(&p);
 }
 
