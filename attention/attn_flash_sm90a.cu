@@ -12,7 +12,8 @@
  *                 layout is the A fragment layout) and V from shared memory, transposed by the
  *                 descriptor (V is stored key-major, d contiguous)
  * Software-pipelined: one batch of wgmma does P V of tile t and Q K^T of tile t+1 back to
- * back, so the tensor cores see 16 MMAs in a row per warpgroup between softmaxes.
+ * back (16 MMAs in a row per warpgroup), and the two warpgroups run half an iteration apart
+ * (ping-pong), one's softmax under the other's MMAs.
  * Shared memory: Q 128x128 and K, V 128x128 in three stages (224 KB), every tile stored as two
  * panels of 64 columns (128-byte rows) in the 128-byte-swizzled layout that wgmma reads
  * (16-byte chunk c of row r at chunk c ^ (r % 8); panels 1024-byte aligned). Loads: cp.async by
@@ -204,11 +205,9 @@ __global__ void __launch_bounds__(THREADS, 1)
         fence_regs(s);
     }
 
-    /* Software pipeline: iteration t turns S_t into P_t, then one batch of wgmma computes
-     * O += P_t V_t and S_{t+1} = Q K_{t+1}^T back to back. Stages: t is read by P V, t+1 by
-     * Q K^T, t+2 is loading; the stage loaded here last held tile t-1, finished by every
-     * warpgroup before the barrier in ready(). */
-    for (int t = 0; t < tiles; t++) {
+    /* S_t -> P_t (registers p), running max/sum updated, O rescaled */
+    uint32_t p[32];
+    auto softmax = [&](int t) {
         const int key0 = tile_key(t);
         /* keys past the end of a ragged last tile take no weight */
         if (key0 + BN > kv_tokens) {
@@ -223,7 +222,6 @@ __global__ void __launch_bounds__(THREADS, 1)
         }
 
         /* online softmax over this thread's rows g (s[4i], s[4i+1]) and g+8 (s[4i+2], s[4i+3]) */
-        uint32_t p[32];
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             float m0 = -INFINITY, m1 = -INFINITY; /* two chains: shorter dependency */
@@ -261,13 +259,24 @@ __global__ void __launch_bounds__(THREADS, 1)
             }
         }
 
+    };
+
+    /* Software pipeline with the two warpgroups half an iteration apart (ping-pong): after
+     * barrier t, warpgroup 0 runs its MMA batch t (O += P_t V_t, S_{t+1} = Q K_{t+1}^T) while
+     * warpgroup 1 runs softmax t, then warpgroup 1 runs its batch t while warpgroup 0 runs
+     * softmax t+1; so one warpgroup's exponentials hide under the other's MMAs. Barrier t
+     * (every thread, every iteration) publishes tile t+1 and frees stage (t+2)%3: its last
+     * reader, batch t-1, has completed in both warpgroups before either reaches barrier t. */
+    if (tiles > 0 && wg == 0)
+        softmax(0);
+    for (int t = 0; t < tiles; t++) {
         const bool next = t + 1 < tiles;
-        if (next) {
-            ready(); /* tile t+1 landed */
-            if (t + 2 < tiles)
-                load_kv(t + 2);
-            cp_async_commit();
-        }
+        ready(); /* barrier t: tile t+1 landed */
+        if (t + 2 < tiles)
+            load_kv(t + 2);
+        cp_async_commit();
+        if (wg == 1)
+            softmax(t);
         /* O += P V: 8 steps of 16 keys; step kk starts 16 rows (2 KB) into the V tile; the two
          * 64-column panels are the two halves of N (leading byte offset = one panel) */
         const uint32_t vt = sV + (t % STAGES) * TILE;
@@ -282,6 +291,8 @@ __global__ void __launch_bounds__(THREADS, 1)
         wgmma_wait_all();
         fence_regs(o);
         fence_regs(s);
+        if (wg == 0 && next)
+            softmax(t + 1);
     }
     cp_async_wait_all();
 
