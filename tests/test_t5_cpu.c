@@ -10,17 +10,32 @@
 #include "dit/error.h"
 #include "dit/t5_encoder.h"
 #include "dit/t5_internal.h"
+#include "dit/weights.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define TOL 1e-5
 #define N 40 /* tokens: distances up to 39 reach the log-spaced buckets */
 
 static backend *be;
+
+/* A 10-piece unigram tokenizer (Hugging Face tokenizer.json) with umT5's special ids. */
+static const char tiny_tokenizer_json[] =
+    "{\"added_tokens\": [{\"id\": 0, \"content\": \"<pad>\", \"special\": true},"
+    " {\"id\": 1, \"content\": \"</s>\", \"special\": true},"
+    " {\"id\": 2, \"content\": \"<unk>\", \"special\": true}],"
+    " \"normalizer\": null,"
+    " \"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+    "\"WhitespaceSplit\"},"
+    " {\"type\": \"Metaspace\", \"replacement\": \"\xE2\x96\x81\", \"add_prefix_space\": true}]},"
+    " \"model\": {\"type\": \"Unigram\", \"unk_id\": 2, \"vocab\": [[\"<pad>\", 0], [\"</s>\", 0],"
+    " [\"<unk>\", 0], [\"\xE2\x96\x81\", -2], [\"\xE2\x96\x81"
+    "a\", -1], [\"a\", -1.5], [\"b\", -1.5], [\"ab\", -2], [\"c\", -3], [\"d\", -3]]}}";
 
 /* Bidirectional, 32 buckets, max distance 128, from T5's table: distances 0..7 exact, then
  * 8-11, 12-15, 16-22, 23-31, 32-45, 46-63, 64-90, 91+ share buckets 8..15; keys after the query
@@ -62,7 +77,8 @@ static float *encode(const char *path, const int32_t *ids, int n, int n_valid)
     float *out = malloc(sizeof(float) * n * t5_dim(t));
     for (size_t i = 0; i < (size_t)n * t5_dim(t); i++)
         out[i] = NAN;
-    CHECK(t5_dim(t) == 64 && t5_vocab(t) == 300, "%s: dim %d vocab %d", path, t5_dim(t), t5_vocab(t));
+    CHECK(t5_dim(t) == 64 && t5_vocab(t) == 300, "%s: dim %d vocab %d", path, t5_dim(t),
+          t5_vocab(t));
     CHECK_OK(t5_encode_masked(t, ids, n, n_valid, out));
     t5_free(t);
     return out;
@@ -81,7 +97,8 @@ static int expect_load_error(const char *path, int want, const char *needle)
     t5_encoder *t = NULL;
     int st = t5_load(path, be, &t);
     CHECK(st == want, "t5_load(%s) = %d, want %d (%s)", path, st, want, err_msg());
-    CHECK(needle == NULL || strstr(err_msg(), needle), "message '%s' lacks '%s'", err_msg(), needle);
+    CHECK(needle == NULL || strstr(err_msg(), needle), "message '%s' lacks '%s'", err_msg(),
+          needle);
     CHECK(t == NULL, "no encoder on failure");
     t5_free(t);
     return st;
@@ -130,12 +147,15 @@ int main(void)
     size_t nd = (size_t)N * 64;
 
     /* the three layouts, model folders resolved to their T5 */
-    float *a = encode(wan_dir, ids, N, N), *b = encode(diff_dir, ids, N, N), *c = encode(comfy, ids, N, N);
+    float *a = encode(wan_dir, ids, N, N), *b = encode(diff_dir, ids, N, N),
+          *c = encode(comfy, ids, N, N);
     double *ref = malloc(sizeof(double) * nd);
     t5t_reference(&m, ids, N, N, ref);
     if (a && b && c) {
-        CHECK(max_abs_diff(a, b, nd) == 0, "Wan .pth vs HF sharded: max diff %g", max_abs_diff(a, b, nd));
-        CHECK(max_abs_diff(a, c, nd) == 0, "Wan .pth vs ComfyUI: max diff %g", max_abs_diff(a, c, nd));
+        CHECK(max_abs_diff(a, b, nd) == 0, "Wan .pth vs HF sharded: max diff %g",
+              max_abs_diff(a, b, nd));
+        CHECK(max_abs_diff(a, c, nd) == 0, "Wan .pth vs ComfyUI: max diff %g",
+              max_abs_diff(a, c, nd));
         double e = check_rel_l2_d(a, ref, nd);
         printf("cpu vs double reference, %d tokens: rel_l2 %.3g (tol %g)\n", N, e, TOL);
         CHECK(e <= TOL, "rel_l2 %g", e);
@@ -171,8 +191,10 @@ int main(void)
     float *sa = encode(shared_pth, ids, N, N), *sb = encode(shared_st, ids, N, N);
     t5t_reference(&m, ids, N, N, ref);
     if (sa && sb) {
-        CHECK(check_rel_l2_d(sa, ref, nd) <= TOL, "shared bias (Wan): rel_l2 %g", check_rel_l2_d(sa, ref, nd));
-        CHECK(check_rel_l2_d(sb, ref, nd) <= TOL, "shared bias (HF): rel_l2 %g", check_rel_l2_d(sb, ref, nd));
+        CHECK(check_rel_l2_d(sa, ref, nd) <= TOL, "shared bias (Wan): rel_l2 %g",
+              check_rel_l2_d(sa, ref, nd));
+        CHECK(check_rel_l2_d(sb, ref, nd) <= TOL, "shared bias (HF): rel_l2 %g",
+              check_rel_l2_d(sb, ref, nd));
     }
     m.shared_bias = 0;
 
@@ -183,14 +205,15 @@ int main(void)
         float *out = malloc(sizeof(float) * (T5_MAX_TOKENS + 1) * 64);
         int32_t big[T5_MAX_TOKENS + 1] = {0};
         int32_t bad[3] = {5, 300, 1}, neg[2] = {-1, 1};
-        CHECK(t5_encode(t, bad, 3, out) == REEL_E_INVALID && strstr(err_msg(), "300"), "%s", err_msg());
+        CHECK(t5_encode(t, bad, 3, out) == REEL_E_INVALID && strstr(err_msg(), "300"), "%s",
+              err_msg());
         CHECK(t5_encode(t, neg, 2, out) == REEL_E_INVALID, "negative id");
         CHECK(t5_encode(t, ids, 0, out) == REEL_E_INVALID, "no tokens");
         CHECK(t5_encode(t, big, T5_MAX_TOKENS + 1, out) == REEL_E_INVALID, "513 tokens");
         CHECK(t5_encode_masked(t, ids, 4, 5, out) == REEL_E_INVALID, "n_valid > n");
         CHECK(t5_encode_masked(t, ids, 4, 0, out) == REEL_E_INVALID, "n_valid 0");
-        CHECK(strstr(t5_description(t), "Hugging Face") && strstr(t5_description(t), "2 layers"), "%s",
-              t5_description(t));
+        CHECK(strstr(t5_description(t), "Hugging Face") && strstr(t5_description(t), "2 layers"),
+              "%s", t5_description(t));
         free(out);
         t5_free(t);
     }
@@ -213,7 +236,80 @@ int main(void)
     expect_load_error(check_path("other.safetensors"), REEL_E_FORMAT, "not a umT5");
     expect_load_error(check_path("nothing-here"), REEL_E_NOT_FOUND, "nothing-here");
 
-    free(a), free(b), free(c), free(ref), free(alone), free(masked), free(unmasked), free(sa), free(sb);
+    /* reel encode-text: the same rows through the command-line tool and a file */
+    const char *bin = getenv("REEL_BIN");
+    CHECK(bin != NULL, "REEL_BIN not set (run through ctest)");
+    if (bin && c) {
+        char outp[600], cmd[4096], list[N * 8] = "";
+        snprintf(outp, sizeof outp, "%s", check_path("ctx.safetensors"));
+        for (int i = 0; i < N; i++)
+            snprintf(list + strlen(list), sizeof list - strlen(list), i ? ",%d" : "%d",
+                     (int)ids[i]);
+        snprintf(cmd, sizeof cmd, "'%s' encode-text --backend cpu --model '%s' --ids '%s' -o '%s'",
+                 bin, comfy, list, outp);
+        int rc = system(cmd);
+        CHECK(rc == 0, "reel encode-text exited with %d", rc);
+        weights *ws = NULL;
+        CHECK_OK(weights_open(outp, &ws));
+        const weight_entry *ctx = ws ? weights_find(ws, "context") : NULL;
+        const weight_entry *wid = ws ? weights_find(ws, "ids") : NULL;
+        CHECK(ctx && ctx->t.ndim == 2 && ctx->t.shape[0] == N && ctx->t.shape[1] == 64 &&
+                  ctx->t.dtype == DT_F32,
+              "context [%d, 64] f32 expected", N);
+        CHECK(wid && wid->t.dtype == DT_I32 && wid->t.shape[0] == N &&
+                  !memcmp(wid->t.data, ids, sizeof ids),
+              "ids [%d] i32 as given expected", N);
+        if (ctx && ctx->t.shape[0] == N && ctx->t.shape[1] == 64)
+            CHECK(!memcmp(ctx->t.data, c, nd * sizeof(float)),
+                  "reel encode-text output differs from t5_encode");
+        weights_close(ws);
+        /* --prompt: Wan's cleaning, the tokenizer a Wan release keeps in google/umt5-xxl/ */
+        char tdir[700], tjson[800];
+        snprintf(tdir, sizeof tdir, "%s/google", wan_dir);
+        mkdir(tdir, 0755);
+        snprintf(tdir, sizeof tdir, "%s/google/umt5-xxl", wan_dir);
+        mkdir(tdir, 0755);
+        snprintf(tjson, sizeof tjson, "%s/tokenizer.json", tdir);
+        FILE *f = fopen(tjson, "w");
+        CHECK(f != NULL, "cannot write %s", tjson);
+        if (f) {
+            fputs(tiny_tokenizer_json, f);
+            fclose(f);
+        }
+        char outp2[600], cmd2[4096];
+        snprintf(outp2, sizeof outp2, "%s", check_path("ctx_prompt.safetensors"));
+        snprintf(cmd2, sizeof cmd2,
+                 "'%s' encode-text --backend cpu --model '%s' --prompt '  ab \t  ab ' -o '%s'", bin,
+                 wan_dir, outp2);
+        rc = system(cmd2);
+        CHECK(rc == 0, "reel encode-text --prompt exited with %d", rc);
+        int32_t want[5] = {4, 6, 4, 6, 1}; /* '▁a' 'b' '▁a' 'b' '</s>' */
+        float direct[5 * 64];
+        t5_encoder *tw = NULL;
+        CHECK_OK(t5_load(wan_dir, be, &tw));
+        if (tw)
+            CHECK_OK(t5_encode(tw, want, 5, direct));
+        t5_free(tw);
+        CHECK_OK(weights_open(outp2, &ws));
+        ctx = ws ? weights_find(ws, "context") : NULL;
+        wid = ws ? weights_find(ws, "ids") : NULL;
+        CHECK(wid && wid->t.shape[0] == 5 && !memcmp(wid->t.data, want, sizeof want),
+              "prompt ids differ from 4 6 4 6 1");
+        CHECK(ctx && ctx->t.shape[0] == 5 && !memcmp(ctx->t.data, direct, sizeof direct),
+              "prompt context differs from t5_encode of its ids");
+        weights_close(ws);
+
+        rc = system(cmd); /* the output exists and --overwrite was not given */
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "second run without --overwrite: %d", rc);
+        snprintf(cmd, sizeof cmd,
+                 "'%s' encode-text --backend cpu --model '%s' --ids '5 x' -o '%s' 2>/dev/null", bin,
+                 comfy, check_path("bad.safetensors"));
+        rc = system(cmd);
+        CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "--ids '5 x': %d", rc);
+    }
+
+    free(a), free(b), free(c), free(ref), free(alone), free(masked), free(unmasked), free(sa),
+        free(sb);
     t5t_free(&m);
     backend_free(be);
     return check_done();

@@ -18,6 +18,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 int cmd_version(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_encode_text(int argc, char **argv);
+int bench_t5(int argc, char **argv);
 int cmd_frames_demo(int argc, char **argv);
 int cmd_attn(int argc, char **argv);
 int bench_attn(int argc, char **argv);

@@ -13,6 +13,7 @@ static const cli_command commands[] = {
     {"attn", cmd_attn, "attention plugins: list them and their options, show the Radial mask"},
     {"info", cmd_info, "list the tensors of a checkpoint and detect which model it is"},
     {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
+    {"encode-text", cmd_encode_text, "umT5 text encoder: prompt or ids in, context out (safetensors)"},
     {"frames-demo", cmd_frames_demo, "write a test pattern to .mp4/.mkv/.mov/.png/.y4m to check the output"},
     {"vae", cmd_vae, "Wan VAE decode/encode: latents <-> video (safetensors)"},
 };
