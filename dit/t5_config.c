@@ -85,6 +85,13 @@ static int t5_expect(const weights *ws, const t5_config *c, enum t5_param p, int
     if (!dtype_is_float(e->t.dtype))
         return err_set(REEL_E_UNSUPPORTED, "%s: %s: dtype %s is not a float type", e->file, e->name,
                        dtype_name(e->t.dtype));
+    /* float8 encoders (ComfyUI's *_fp8_e4m3fn_scaled) store a scale beside each matrix, which
+     * the plain conversion would drop: refuse rather than encode with unscaled weights */
+    if (e->t.dtype == DT_F8_E4M3 || e->t.dtype == DT_F8_E5M2)
+        return err_set(
+            REEL_E_UNSUPPORTED,
+            "%s: %s: %s weights (scaled fp8) are not supported: use the bf16/fp16 encoder", e->file,
+            e->name, dtype_name(e->t.dtype));
     return REEL_OK;
 }
 

