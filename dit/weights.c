@@ -126,7 +126,7 @@ static int ws_take(weights *ws, int map, ld_list *l)
 
 static int ws_open_file(weights *ws, const char *path)
 {
-    int mi;
+    int mi = -1;
     TRY(ws_map(ws, path, &mi));
     const ld_map *m = &ws->maps[mi];
     ld_list l = {0};
@@ -200,7 +200,7 @@ static int ws_open_index(weights *ws, const char *path)
             break;
         }
         snprintf(shard_path, need, "%s/%s", ws->dir, ix.shards[s]);
-        int mi;
+        int mi = -1;
         ld_list l = {0};
         st = ws_map(ws, shard_path, &mi);
         if (st == REEL_OK)

@@ -16,6 +16,10 @@ int cli_fail(const char *cmd, int status);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
 int cmd_version(int argc, char **argv);
+int cmd_dit(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int bench_dit(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_encode_text(int argc, char **argv);

@@ -11,6 +11,9 @@
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version and which optional features this build has"},
     {"attn", cmd_attn, "attention plugins: list them and their options, show the Radial mask"},
+    {"generate", cmd_generate, "render a video from a text prompt (Wan2.1 text-to-video)"},
+    {"dit", cmd_dit, "one DiT forward: latent, timestep, context in; velocity out (safetensors)"},
+    {"bench", cmd_bench, "performance measurements (reel bench --help)"},
     {"info", cmd_info, "list the tensors of a checkpoint and detect which model it is"},
     {"tokenize", cmd_tokenize, "turn prompts into umT5 token ids (SentencePiece unigram)"},
     {"encode-text", cmd_encode_text, "umT5 text encoder: prompt or ids in, context out (safetensors)"},
