@@ -7,6 +7,11 @@ shared/specs/wan_dit.md (not from reel's code), used on the GPU machine two ways
       map of the official code (bf16 linears/attention under autocast, fp32 norms, modulation,
       time embedding, head) and in plain fp32; writes `velocity_bf16` and `velocity_fp32`.
 
+  ref_wan.py compare DIR
+      DIR as tests/gpu/test_dit_cuda.c leaves it (REEL_DIT_REF_DIR): runs `check` on its model
+      and inputs and prints `| op | shape | rel_l2 | tolerance |` rows for reel's CUDA and CPU
+      outputs against the PyTorch bf16 and fp32 forwards; exits 1 past the tolerance.
+
   ref_wan.py bench [--frames 81 --width 832 --height 480]
       times the same forward for the 1.3B configuration with random bf16 weights, with cuDNN
       SDPA and with FlashAttention SDPA, and prints one JSON line.
@@ -158,6 +163,28 @@ def check(model, cfg_path, inputs, out):
     save_file({"velocity_bf16": vb.contiguous().cpu(), "velocity_fp32": vf.contiguous().cpu()}, out)
 
 
+def compare(d, tol=2e-2):
+    from safetensors.torch import load_file
+    check(f"{d}/diffusion_pytorch_model.safetensors", f"{d}/config.json", f"{d}/inputs.safetensors",
+          f"{d}/pytorch.safetensors")
+    ref = load_file(f"{d}/pytorch.safetensors")
+    shape = "x".join(str(s) for s in ref["velocity_fp32"].shape)
+    bad = 0
+    def rel(a, b):
+        a, b = a.double(), b.double()
+        return float((a - b).norm() / b.norm())
+    rows = [("pytorch bf16 vs pytorch fp32", ref["velocity_bf16"], ref["velocity_fp32"])]
+    for who in ("cuda", "cpu"):
+        mine = load_file(f"{d}/reel_{who}.safetensors")["velocity"]
+        rows.append((f"reel {who} vs pytorch fp32", mine, ref["velocity_fp32"]))
+        rows.append((f"reel {who} vs pytorch bf16", mine, ref["velocity_bf16"]))
+    for name, a, b in rows:
+        e = rel(a, b)
+        bad += not (e <= tol)
+        print(f"| dit {name} | [{shape}] 1.3B widths, 2 layers | {e:.3g} | {tol:g} |")
+    sys.exit(1 if bad else 0)
+
+
 def bench(frames=81, width=832, height=480):
     dev = "cuda"
     D, FF, heads, layers = 1536, 8960, 12, 30
@@ -209,6 +236,8 @@ def bench(frames=81, width=832, height=480):
 if __name__ == "__main__":
     if sys.argv[1] == "check":
         check(*sys.argv[2:6])
+    elif sys.argv[1] == "compare":
+        compare(sys.argv[2])
     elif sys.argv[1] == "bench":
         bench()
     else:

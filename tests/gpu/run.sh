@@ -1,27 +1,63 @@
 #!/usr/bin/env bash
-# GPU tests on the GPU machine: builds build-gpu/ with tests/gpu/build.sh, runs the tests
-# labelled gpu, keeps the full output in $OUT/gpu_tests.log (build-gpu/gpu_tests.log without
-# $OUT) and prints the table rows the tests print (| op | shape | rel_l2 | tol | ms | rate |).
-#   bash tests/gpu/run.sh                       # everything
-#   bash tests/gpu/run.sh gpu_test_ops_cuda     # only these targets, and only their tests
-set -euo pipefail
+# Everything that needs the GPU machine, in one call: builds build-gpu/ (tests/gpu/build.sh), runs
+# the tests labelled gpu, the PyTorch cross-check of the DiT (tests/gpu/ref_wan.py compare on the
+# files test_dit_cuda leaves), then the benchmarks (reel bench ... and the PyTorch reference
+# forward, same run). Full output goes to $OUT (build-gpu/ without $OUT): gpu_tests.log and
+# bench.log; the tables are printed last.
+#   bash tests/gpu/run.sh                      # tests and benchmarks
+#   REEL_GPU_BENCH=0 bash tests/gpu/run.sh     # tests only
+#   REEL_GPU_TESTS=0 bash tests/gpu/run.sh     # benchmarks only
+#   bash tests/gpu/run.sh gpu_test_ops_cuda    # only these test targets (no benchmarks)
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 
-bash tests/gpu/build.sh "$@"
+bash tests/gpu/build.sh || exit 1
 log_dir="${OUT:-build-gpu}"
 mkdir -p "$log_dir"
 log="$log_dir/gpu_tests.log"
+blog="$log_dir/bench.log"
+: >"$log"
+: >"$blog"
+status=0
 only=()
 if [ $# -gt 0 ]; then
   only=(-R "^($(IFS='|'; echo "$*"))\$")
+  REEL_GPU_BENCH=0
+fi
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >>"$log" 2>&1 || true
+git log -1 --format='commit %h %cd' >>"$log" 2>/dev/null || true
+
+if [ "${REEL_GPU_TESTS:-1}" != 0 ]; then
+  ref_dir="$PWD/build-gpu/dit_ref"
+  rm -rf "$ref_dir" && mkdir -p "$ref_dir"
+  (cd build-gpu && REEL_DIT_REF_DIR="$ref_dir" ctest -L gpu "${only[@]}" -V --timeout 600) >>"$log" 2>&1 \
+    || status=$?
+  if [ -f "$ref_dir/reel_cuda.safetensors" ]; then
+    echo "== PyTorch cross-check of the DiT (tests/gpu/ref_wan.py compare)" >>"$log"
+    PYTHONUNBUFFERED=1 python3 tests/gpu/ref_wan.py compare "$ref_dir" >>"$log" 2>&1 || status=1
+  fi
 fi
 
-status=0
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >"$log" 2>&1 || true
-(cd build-gpu && ctest -L gpu "${only[@]}" -V --timeout 600) >>"$log" 2>&1 || status=$?
+bench() { # one benchmark command, its output kept
+  echo "== reel bench $*" >>"$blog"
+  timeout 200 build-gpu/reel bench "$@" >>"$blog" 2>&1 || { echo "FAIL reel bench $*" >>"$blog"; status=1; }
+}
+if [ "${REEL_GPU_BENCH:-1}" != 0 ]; then
+  bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3
+  bench dit --model 1.3B --frames 81 --size 832x480 --attn radial --iters 3
+  bench dit --model 14B --frames 81 --size 1280x720 --attn dense --iters 1
+  echo "== PyTorch reference DiT forward (tests/gpu/ref_wan.py bench)" >>"$blog"
+  PYTHONUNBUFFERED=1 python3 tests/gpu/ref_wan.py bench >>"$blog" 2>&1 || echo "FAIL ref_wan.py bench" >>"$blog"
+  bench vae --iters 3
+  bench t5 --iters 20
+  bench attn --reps 5
+  if [ -n "${REEL_GPU_GENERATE:-}" ]; then
+    bench generate $REEL_GPU_GENERATE
+  fi
+fi
 
-echo "== tables (full log: $log)"
-grep -E '^([0-9]+: )?(device:|\|)' "$log" | sed -E 's/^[0-9]+: //' || true
+echo "== tables (full logs: $log $blog)"
+grep -hE '^([0-9]+: )?(device:|\||Wan |weights |==|\{)' "$log" "$blog" | sed -E 's/^[0-9]+: //' || true
 echo "== failures and summary"
-grep -E '(^|: )FAIL |tests passed|tests failed|skipped' "$log" | sed -E 's/^[0-9]+: //' || true
+grep -hE '(^|: )FAIL |tests passed|tests failed|skipped|error' "$log" "$blog" | sed -E 's/^[0-9]+: //' | head -40 || true
 exit "$status"

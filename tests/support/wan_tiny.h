@@ -43,4 +43,20 @@ int wan_tiny_write(const wan_tiny *m, enum model_layout layout, enum dtype dt, i
 void wan_ref_forward(const wan_tiny *m, const float *latent, int F, int H, int W, const float *t,
                      int nt, const float *context, int Lc, double *out);
 
+/* Inputs of one forward: latent [16, F, H, W] N(0,1), context [Lc, text_dim] N(0, 0.5^2), nt
+ * timesteps uniform in [0, 1000). */
+typedef struct wan_tiny_in {
+    int F, H, W, Lc, nt;
+    float t[8];
+    float *latent, *context;
+} wan_tiny_in;
+
+void wan_tiny_inputs(wan_tiny_in *in, const wan_config *c, int F, int H, int W, int Lc, int nt);
+void wan_tiny_inputs_free(wan_tiny_in *in);
+
+/* Loads the model at path on be and runs one forward with the self-attention plugin attn (the
+ * output and the activation arena poisoned with NaN first); out [out_dim, F, H, W] on the host. */
+typedef struct backend backend;
+int wan_tiny_run(const char *path, backend *be, const wan_tiny_in *in, float *out, const char *attn);
+
 #endif
