@@ -3,7 +3,7 @@
 #include "../vae_io/out_file.h"
 #include "error.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 

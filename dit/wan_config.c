@@ -5,7 +5,7 @@
 #include "wan_keys.h"
 #include "weights.h"
 
-#include <cjson/cJSON.h>
+#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
