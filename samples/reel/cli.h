@@ -20,6 +20,7 @@ int cmd_dit(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_dit(int argc, char **argv);
+int bench_generate(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_encode_text(int argc, char **argv);

@@ -14,6 +14,7 @@ static const struct {
     {"dit", bench_dit, "one DiT forward at real shapes with synthetic weights, time breakdown"},
     {"vae", bench_vae, "Wan VAE decode (and encode) at real widths with synthetic weights"},
     {"t5", bench_t5, "umT5-XXL text encoder: load and encode a 512-token prompt"},
+    {"generate", bench_generate, "the whole text-to-video command on synthetic checkpoints"},
 };
 
 static void usage(FILE *f)

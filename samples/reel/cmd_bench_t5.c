@@ -10,6 +10,7 @@
 #include "dit/numeric.h"
 #include "dit/st_write.h"
 #include "dit/t5_encoder.h"
+#include "dit/t5_synth.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -35,74 +36,12 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* XXL shapes (Wan's umt5_xxl config) */
-enum { B_DIM = 4096, B_FFN = 10240, B_HEADS = 64, B_BUCKETS = 32 };
-
-/* The checkpoint: every matrix views one random bf16 buffer (at a different offset, so q, k
- * and v differ), the norm gains are ones. */
-static int write_checkpoint(const bench_t5_job *j, const char *path)
-{
-    size_t big = (size_t)B_FFN * B_DIM + (size_t)10 * B_DIM; /* matrix p starts at row p */
-    size_t emb = (size_t)j->vocab * B_DIM;
-    size_t nr = big > emb ? big : emb;
-    uint16_t *r = malloc(nr * sizeof *r), *ones = malloc(B_DIM * sizeof *ones);
-    int nt = 10 * j->layers + 2;
-    st_named *named = calloc((size_t)nt, sizeof *named);
-    tensor *ts = calloc((size_t)nt, sizeof *ts);
-    char(*names)[96] = calloc((size_t)nt, sizeof *names);
-    int st = r && ones && named && ts && names
-                 ? REEL_OK
-                 : err_set(REEL_E_NOMEM, "bench t5: synthetic weights");
-    uint64_t s = 0x9e3779b97f4a7c15ull;
-    const float amp = 1.7320508f / 64.0f; /* uniform with std 1/sqrt(dim) */
-    for (size_t i = 0; st == REEL_OK && i < nr; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        r[i] = f32_to_bf16(amp * ((float)(s >> 40) / 8388608.0f - 1.0f));
-    }
-    for (int i = 0; st == REEL_OK && i < B_DIM; i++)
-        ones[i] = f32_to_bf16(1.0f);
-    static const char *const fmt[10] = {
-        "encoder.block.%d.layer.0.layer_norm.weight",
-        "encoder.block.%d.layer.0.SelfAttention.q.weight",
-        "encoder.block.%d.layer.0.SelfAttention.k.weight",
-        "encoder.block.%d.layer.0.SelfAttention.v.weight",
-        "encoder.block.%d.layer.0.SelfAttention.o.weight",
-        "encoder.block.%d.layer.0.SelfAttention.relative_attention_bias.weight",
-        "encoder.block.%d.layer.1.layer_norm.weight",
-        "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight",
-        "encoder.block.%d.layer.1.DenseReluDense.wi_1.weight",
-        "encoder.block.%d.layer.1.DenseReluDense.wo.weight"};
-    const int64_t shape[10][2] = {
-        {B_DIM, 0},           {B_DIM, B_DIM}, {B_DIM, B_DIM}, {B_DIM, B_DIM}, {B_DIM, B_DIM},
-        {B_BUCKETS, B_HEADS}, {B_DIM, 0},     {B_FFN, B_DIM}, {B_FFN, B_DIM}, {B_DIM, B_FFN}};
-    int k = 0;
-    for (int l = 0; st == REEL_OK && l < j->layers; l++)
-        for (int p = 0; p < 10; p++, k++) {
-            snprintf(names[k], sizeof names[k], fmt[p], l);
-            uint16_t *data = shape[p][1] ? r + (size_t)p * B_DIM : ones;
-            ts[k] = tensor_make(data, DT_BF16, DEV_CPU, shape[p][1] ? 2 : 1, shape[p]);
-            named[k].name = names[k];
-            named[k].t = &ts[k];
-        }
-    if (st == REEL_OK) {
-        int64_t es[2] = {j->vocab, B_DIM}, ns = B_DIM;
-        ts[k] = tensor_make(r, DT_BF16, DEV_CPU, 2, es);
-        named[k] = (st_named){"shared.weight", &ts[k]};
-        k++;
-        ts[k] = tensor_make(ones, DT_BF16, DEV_CPU, 1, &ns);
-        named[k] = (st_named){"encoder.final_layer_norm.weight", &ts[k]};
-        st = st_write_file(path, named, nt, NULL, 1);
-    }
-    free(r), free(ones), free(named), free(ts), free(names);
-    return st;
-}
-
 static int run(const bench_t5_job *j)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/reel-bench-t5.safetensors", j->dir);
     double t0 = now_ms();
-    TRY(write_checkpoint(j, path));
+    TRY(t5_synth_write(path, j->layers, j->vocab));
     double write_ms = now_ms() - t0;
     backend *be;
     int st = backend_create_by_name(j->backend_name, &be);
@@ -134,8 +73,8 @@ static int run(const bench_t5_job *j)
     }
     if (st == REEL_OK) {
         qsort(ms, (size_t)j->iters, sizeof *ms, cmp_double);
-        double med = ms[j->iters / 2], n = j->tokens, d = B_DIM;
-        double flop = j->layers * (2 * n * (4 * d * d + 3 * d * B_FFN) + 4 * n * n * d);
+        double med = ms[j->iters / 2], n = j->tokens, d = T5_SYNTH_DIM;
+        double flop = j->layers * (2 * n * (4 * d * d + 3 * d * T5_SYNTH_FFN) + 4 * n * n * d);
         if (j->json)
             printf("{\"bench\":\"t5\",\"backend\":\"%s\",\"tokens\":%d,\"layers\":%d,"
                    "\"encode_ms\":%.3f,"
@@ -148,7 +87,7 @@ static int run(const bench_t5_job *j)
                 "load %.0f ms from the page cache (%.1f GB of bf16 weights); checkpoint written in "
                 "%.0f ms\n",
                 t5_description(t), be->ops->name, j->tokens, med, j->iters, ms[0], flop / med / 1e9,
-                load_ms, j->layers * 2.0 * (4 * d * d + 3 * d * B_FFN) / 1e9, write_ms);
+                load_ms, j->layers * 2.0 * (4 * d * d + 3 * d * T5_SYNTH_FFN) / 1e9, write_ms);
     }
     free(ids), free(out), free(ms);
     t5_free(t);

@@ -6,6 +6,7 @@
 # bench.log; the tables are printed last.
 #   bash tests/gpu/run.sh                      # tests and benchmarks
 #   REEL_GPU_BENCH=0 bash tests/gpu/run.sh     # tests only
+#   REEL_GPU_BENCH="vae generate" bash ...     # only these benchmark groups (dit vae t5 attn generate)
 #   REEL_GPU_TESTS=0 bash tests/gpu/run.sh     # benchmarks only
 #   bash tests/gpu/run.sh gpu_test_ops_cuda    # only these test targets (no benchmarks)
 set -uo pipefail
@@ -24,6 +25,7 @@ if [ $# -gt 0 ]; then
   only=(-R "^($(IFS='|'; echo "$*"))\$")
   REEL_GPU_BENCH=0
 fi
+[ "${REEL_GPU_BENCH:-all}" = 0 ] && REEL_GPU_BENCH=none
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >>"$log" 2>&1 || true
 git log -1 --format='commit %h %cd' >>"$log" 2>/dev/null || true
 
@@ -40,20 +42,32 @@ fi
 
 bench() { # one benchmark command, its output kept
   echo "== reel bench $*" >>"$blog"
-  timeout 200 build-gpu/reel bench "$@" >>"$blog" 2>&1 || { echo "FAIL reel bench $*" >>"$blog"; status=1; }
+  timeout 300 build-gpu/reel bench "$@" >>"$blog" 2>&1 || { echo "FAIL reel bench $*" >>"$blog"; status=1; }
 }
-if [ "${REEL_GPU_BENCH:-1}" != 0 ]; then
+want() { # is this benchmark group selected by REEL_GPU_BENCH ("all", "0" or a list)?
+  case " ${REEL_GPU_BENCH:-all} " in *" all "*|*" $1 "*) return 0 ;; *) return 1 ;; esac
+}
+torch_ref() { # a PyTorch reference measurement in the same run
+  echo "== PyTorch: $*" >>"$blog"
+  PYTHONUNBUFFERED=1 timeout 300 python3 "$@" >>"$blog" 2>&1 || echo "FAIL python3 $*" >>"$blog"
+}
+if want dit; then
   bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3
   bench dit --model 1.3B --frames 81 --size 832x480 --attn radial --iters 3
   bench dit --model 14B --frames 81 --size 1280x720 --attn dense --iters 1
-  echo "== PyTorch reference DiT forward (tests/gpu/ref_wan.py bench)" >>"$blog"
-  PYTHONUNBUFFERED=1 python3 tests/gpu/ref_wan.py bench >>"$blog" 2>&1 || echo "FAIL ref_wan.py bench" >>"$blog"
-  bench vae --iters 3
-  bench t5 --iters 20
-  bench attn --reps 5
-  if [ -n "${REEL_GPU_GENERATE:-}" ]; then
-    bench generate $REEL_GPU_GENERATE
-  fi
+  torch_ref tests/gpu/ref_wan.py bench
+fi
+if want vae; then
+  bench vae --iters 3 --keep
+  torch_ref tests/gpu/ref_vae.py time --model /tmp/reel-bench-vae-96.safetensors --shape 21x60x104 --dtype bf16
+  torch_ref tests/gpu/ref_vae.py time --model /tmp/reel-bench-vae-96.safetensors --shape 21x60x104 --dtype fp32
+  rm -f /tmp/reel-bench-vae-96.safetensors
+fi
+want t5 && bench t5 --iters 20
+want attn && bench attn --reps 5
+if want generate; then
+  bench generate --model 1.3B --frames 81 --size 832x480 --steps 50 --cfg 5 --attn dense
+  bench generate --model 1.3B --frames 81 --size 832x480 --steps 50 --cfg 5 --attn radial
 fi
 
 echo "== tables (full logs: $log $blog)"
