@@ -7,11 +7,11 @@
 
 #include "../attention/attn.h"
 #include "error.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- phase timing (only when a profile is asked for: each lap waits for the device) ------ */
 
@@ -25,20 +25,13 @@ typedef struct laps {
     int cur;
 } laps;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
 /* Closes the running phase and starts `phase`. */
 static int lap(laps *l, int phase)
 {
     if (!l->out)
         return REEL_OK;
     TRY(l->be->ops->sync(l->be));
-    double t = now_ms();
+    double t = clock_ms();
     l->acc[l->cur] += t - l->last;
     l->last = t;
     l->cur = phase;
@@ -316,7 +309,7 @@ int wan_dit_forward(wan_dit *m, const wan_forward_args *args, arena *S)
     laps lp = {be, args->profile, {0}, 0, PH_OTHER};
     if (args->profile) {
         TRY(op->sync(be));
-        lp.last = now_ms();
+        lp.last = clock_ms();
     }
     double t_start = lp.last;
     f.m = m;

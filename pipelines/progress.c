@@ -1,15 +1,8 @@
 #include "progress.h"
+#include "../dit/clock.h"
 
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void progress_init(progress_printer *p, FILE *f, int quiet)
 {
@@ -31,7 +24,7 @@ int progress_update(progress_printer *p, const char *stage, int done, int total)
 {
     if (p->quiet)
         return 0;
-    double t = now_s();
+    double t = clock_s();
     if (strncmp(p->stage, stage, sizeof p->stage) != 0) {
         progress_end(p);
         snprintf(p->stage, sizeof p->stage, "%s", stage);

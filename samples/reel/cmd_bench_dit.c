@@ -5,25 +5,12 @@
 #include "attention/attn.h"
 #include "dit/error.h"
 #include "dit/wan_dit.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct bench_dit_job {
     const char *preset, *attn, *backend_name;
@@ -44,9 +31,9 @@ static int run(const bench_dit_job *j)
     wan_context ctx = {0};
     attn_instance *self = NULL, *cross = NULL;
     float *host = NULL;
-    double t_load = now_ms();
+    double t_load = clock_ms();
     int st = wan_dit_create_random(&cfg, be, 1234, &m);
-    t_load = now_ms() - t_load;
+    t_load = clock_ms() - t_load;
     int64_t ls[4] = {cfg.in_dim, F, H, W}, os[4] = {cfg.out_dim, F, H, W};
     tensor lat, out;
     size_t n_lat = (size_t)cfg.in_dim * F * H * W, n_ctx = (size_t)cfg.text_len * cfg.text_dim;
@@ -84,16 +71,16 @@ static int run(const bench_dit_job *j)
         /* it = -1 warms up, 0..iters-1 are timed, iters profiles the phases */
         wan_forward_args a = {&lat, &t, 1, &ctx, self, cross, 20, &out, it == j->iters ? &prof : NULL};
         st = be->ops->sync(be);
-        double t0 = now_ms();
+        double t0 = clock_ms();
         if (st >= 0)
             st = wan_dit_forward(m, &a, &S);
         if (st >= 0)
             st = be->ops->sync(be);
         if (it >= 0 && it < j->iters)
-            ms[it] = now_ms() - t0;
+            ms[it] = clock_ms() - t0;
     }
     if (st >= 0) {
-        qsort(ms, (size_t)j->iters, sizeof *ms, cmp_double);
+        qsort(ms, (size_t)j->iters, sizeof *ms, clock_cmp_double);
         double med = ms[j->iters / 2];
         int64_t L = (int64_t)F * (H / 2) * (W / 2);
         double D = cfg.dim, FF = cfg.ffn_dim;

@@ -11,21 +11,14 @@
 #include "dit/wan_synth.h"
 #include "plugin/reel.h"
 #include "vae_io/vae_synth.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 enum { ST_ENCODE, ST_LOAD, ST_DENOISE, ST_DECODE, ST_COUNT };
 static const char *const stage_names[ST_COUNT] = {"encode", "load", "denoise", "decode"};
@@ -43,7 +36,7 @@ static int on_progress(void *user, const char *stage, int done, int total)
     bench_gen *b = user;
     for (int i = 0; i < ST_COUNT; i++)
         if (!strcmp(stage, stage_names[i]) && b->start[i] == 0)
-            b->start[i] = now_s();
+            b->start[i] = clock_s();
     return 0;
 }
 
@@ -70,7 +63,7 @@ static int write_parts(bench_gen *b, parts *p, double *write_s)
     snprintf(p->t5, sizeof p->t5, "%s/umt5_xxl_bf16.safetensors", p->root);
     snprintf(p->tok, sizeof p->tok, "%s/tokenizer.json", p->root);
     snprintf(p->vae, sizeof p->vae, "%s/wan_2.1_vae.safetensors", p->root);
-    double t0 = now_s();
+    double t0 = clock_s();
     if (mkdir(p->dit, 0755) != 0)
         return err_set(REEL_E_IO, "%s: cannot create", p->dit);
     TRY(wan_synth_write(p->dit, &c));
@@ -78,7 +71,7 @@ static int write_parts(bench_gen *b, parts *p, double *write_s)
     TRY(tok_synth_write_json(p->tok));
     vae_synth_opts vo = vae_synth_default();
     TRY(vae_synth_write(p->vae, &vo));
-    *write_s = now_s() - t0;
+    *write_s = clock_s() - t0;
     return REEL_OK;
 }
 
@@ -114,13 +107,13 @@ static int run(bench_gen *b)
     gp.width = b->width, gp.height = b->height, gp.frames = b->frames, gp.steps = b->steps;
     gp.guidance = b->cfg, gp.sampler = b->sampler, gp.seed = 1;
     gp.on_progress = on_progress, gp.on_frame = on_frame, gp.user = b;
-    double t0 = now_s(), t_open = 0, t_end = 0;
+    double t0 = clock_s(), t_open = 0, t_end = 0;
     if (st >= 0)
         st = reel_open(&op, &m);
-    t_open = now_s();
+    t_open = clock_s();
     if (st >= 0)
         st = reel_generate(m, &gp);
-    t_end = now_s();
+    t_end = clock_s();
     unsigned long long peak = 0, total = 0;
     reel_memory(m, &peak, &total);
     reel_close(m);

@@ -11,38 +11,25 @@
 #include "dit/st_write.h"
 #include "dit/t5_encoder.h"
 #include "dit/t5_synth.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct bench_t5_job {
     const char *backend_name, *dir;
     int tokens, layers, iters, vocab, keep, json;
 } bench_t5_job;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int run(const bench_t5_job *j)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/reel-bench-t5.safetensors", j->dir);
-    double t0 = now_ms();
+    double t0 = clock_ms();
     TRY(t5_synth_write(path, j->layers, j->vocab));
-    double write_ms = now_ms() - t0;
+    double write_ms = clock_ms() - t0;
     backend *be;
     int st = backend_create_by_name(j->backend_name, &be);
     if (st < 0) {
@@ -50,9 +37,9 @@ static int run(const bench_t5_job *j)
         return st;
     }
     t5_encoder *t = NULL;
-    t0 = now_ms();
+    t0 = clock_ms();
     st = t5_load(path, be, &t);
-    double load_ms = now_ms() - t0;
+    double load_ms = clock_ms() - t0;
     if (!j->keep)
         remove(path);
     int32_t *ids = malloc(sizeof *ids * (size_t)j->tokens);
@@ -66,13 +53,13 @@ static int run(const bench_t5_job *j)
         ids[i] = i == j->tokens - 1 ? 1 : (int32_t)(s % (uint64_t)j->vocab);
     }
     for (int i = -2; st == REEL_OK && i < j->iters; i++) { /* two warm-up runs */
-        t0 = now_ms();
+        t0 = clock_ms();
         st = t5_encode(t, ids, j->tokens, out);
         if (i >= 0)
-            ms[i] = now_ms() - t0;
+            ms[i] = clock_ms() - t0;
     }
     if (st == REEL_OK) {
-        qsort(ms, (size_t)j->iters, sizeof *ms, cmp_double);
+        qsort(ms, (size_t)j->iters, sizeof *ms, clock_cmp_double);
         double med = ms[j->iters / 2], n = j->tokens, d = T5_SYNTH_DIM;
         double flop = j->layers * (2 * n * (4 * d * d + 3 * d * T5_SYNTH_FFN) + 4 * n * n * d);
         if (j->json)

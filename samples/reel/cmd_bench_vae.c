@@ -7,25 +7,12 @@
 #include "dit/error.h"
 #include "vae_io/vae_synth.h"
 #include "vae_io/vae_wan.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct bench_vae_job {
     const char *backend_name, *dir;
@@ -49,16 +36,16 @@ static int run(const bench_vae_job *j)
     snprintf(path, sizeof path, "%s/reel-bench-vae-%d.safetensors", j->dir, j->dim);
     vae_synth_opts so = vae_synth_default();
     so.dim = j->dim;
-    double t0 = now_ms();
+    double t0 = clock_ms();
     TRY(vae_synth_write(path, &so));
-    double write_ms = now_ms() - t0;
+    double write_ms = clock_ms() - t0;
     backend *be = NULL;
     wan_vae *v = NULL;
     int st = backend_create_by_name(j->backend_name, &be);
-    t0 = now_ms();
+    t0 = clock_ms();
     if (st >= 0)
         st = wan_vae_load(path, be, &v);
-    double load_ms = now_ms() - t0;
+    double load_ms = clock_ms() - t0;
     if (!j->keep)
         remove(path);
     size_t n = (size_t)16 * T * h * w;
@@ -77,9 +64,9 @@ static int run(const bench_vae_job *j)
     size_t peak = 0, wbytes = 0;
     for (int i = -1; st >= 0 && i < j->iters; i++) { /* one warm-up */
         int got = 0;
-        t0 = now_ms();
+        t0 = clock_ms();
         st = wan_vae_decode(v, &lt, &j->tiles, count_frames, &got, NULL);
-        double dt = now_ms() - t0;
+        double dt = clock_ms() - t0;
         if (st >= 0 && got != j->frames)
             st = err_set(REEL_E_INVALID, "bench vae: %d frames decoded, expected %d", got, j->frames);
         if (i < 0)
@@ -89,7 +76,7 @@ static int run(const bench_vae_job *j)
     }
     if (st >= 0) {
         wan_vae_memory(v, &peak, &wbytes);
-        qsort(ms, (size_t)j->iters, sizeof *ms, cmp_double);
+        qsort(ms, (size_t)j->iters, sizeof *ms, clock_cmp_double);
         double med = ms[j->iters / 2];
         double tflops = 2 * vae_synth_decode_macs(j->dim, 16, T, h, w) / med / 1e9;
         if (j->json)

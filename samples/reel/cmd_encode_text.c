@@ -7,13 +7,13 @@
 #include "dit/t5_encoder.h"
 #include "dit/tokenizer.h"
 #include "vae_io/out_file.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 static const char usage_text[] =
     "usage: reel encode-text --model T5 (--prompt TEXT | --ids \"1 2 3\") -o OUT.safetensors\n"
@@ -40,13 +40,6 @@ typedef struct encode_opts {
     const char *model, *tokenizer, *prompt, *ids, *backend, *out;
     int overwrite;
 } encode_opts;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 static int parse_ids(const char *text, int32_t *ids, int *n)
 {
@@ -134,15 +127,15 @@ static int run(const encode_opts *o)
         TRY(backend_cpu_create(0, &be));
     t5_encoder *t = NULL;
     float *ctx = NULL;
-    double t0 = now_ms();
+    double t0 = clock_ms();
     int st = t5_load(o->model, be, &t);
-    double load_ms = now_ms() - t0, enc_ms = 0;
+    double load_ms = clock_ms() - t0, enc_ms = 0;
     if (st == REEL_OK && !(ctx = malloc(sizeof(float) * (size_t)n * t5_dim(t))))
         st = err_set(REEL_E_NOMEM, "context of %d x %d", n, t5_dim(t));
     if (st == REEL_OK) {
-        t0 = now_ms();
+        t0 = clock_ms();
         st = t5_encode(t, ids, n, ctx);
-        enc_ms = now_ms() - t0;
+        enc_ms = clock_ms() - t0;
     }
     if (st == REEL_OK) {
         int64_t cs[2] = {n, t5_dim(t)}, is = n;

@@ -6,12 +6,12 @@
 #include "dit/st_write.h"
 #include "dit/weights.h"
 #include "vae_io/vae_wan.h"
+#include "dit/clock.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static void usage(FILE *f)
 {
@@ -35,13 +35,6 @@ static void usage(FILE *f)
             "                      device memory depends on the tile, not the frame (720p and up)\n"
             "  --overlap N         tile overlap in latents (default 4)\n"
             "  --overwrite         replace the output if it exists\n");
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
 /* Tensor `name` of the input as a contiguous f32 host [c, t, h, w] (batch of 1 dropped). */
@@ -90,10 +83,10 @@ static int run(const vae_job *j)
         if (name)
             st = backend_create_by_name(name, &be);
     }
-    double t0 = now_ms();
+    double t0 = clock_ms();
     if (st >= 0)
         st = wan_vae_load(j->model, be, &v);
-    double load_ms = now_ms() - t0;
+    double load_ms = clock_ms() - t0;
     if (st >= 0) {
         /* output shape: each latent frame after the first is 4 video frames, each latent 8x8 */
         int64_t shape[4];
@@ -109,10 +102,10 @@ static int run(const vae_job *j)
             st = err_set(REEL_E_NOMEM, "output of %zu bytes", tensor_nbytes(&y));
         y.data = dst;
     }
-    t0 = now_ms();
+    t0 = clock_ms();
     if (st >= 0)
         st = j->encode ? wan_vae_encode(v, &x, &y) : wan_vae_decode(v, &x, &j->tiles, NULL, NULL, &y);
-    double run_ms = now_ms() - t0;
+    double run_ms = clock_ms() - t0;
     if (st >= 0) {
         st_named o = {j->encode ? "latents" : "video", &y};
         const char *meta[] = {"producer", j->encode ? "reel vae encode" : "reel vae decode",

@@ -18,22 +18,15 @@
 
 #include "attention/attn.h"
 #include "dit/error.h"
+#include "dit/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define TOL 2e-2
 
 static backend *cpu, *gpu;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 /* CUDA against the CPU backend and against the double reference (when given) on one input. */
 static void compare(const char *what, const char *path, const wan_tiny *ref_model, const wan_config *c,
@@ -45,9 +38,9 @@ static void compare(const char *what, const char *path, const wan_tiny *ref_mode
     float *g = malloc(n * sizeof *g), *r = malloc(n * sizeof *r);
     int st = wan_tiny_run(path, cpu, &in, r, attn);
     CHECK(st == 0, "%s on the CPU: %s", what, err_msg());
-    double t0 = now_ms();
+    double t0 = clock_ms();
     st = wan_tiny_run(path, gpu, &in, g, attn);
-    double ms = now_ms() - t0;
+    double ms = clock_ms() - t0;
     CHECK(st == 0, "%s on CUDA: %s", what, err_msg());
     char shape[96];
     snprintf(shape, sizeof shape, "[16,%d,%d,%d] %d tok, ctx %d, %d t", F, H, W,

@@ -11,31 +11,18 @@
 #include "dit/error.h"
 #include "dit/numeric.h"
 #include "dit/t5_internal.h"
+#include "dit/clock.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define TOL 2e-2
 #define REPS 10
 
 static backend *cpu, *gpu;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void row(const char *op, const char *shape, double err, double ms)
 {
@@ -89,12 +76,12 @@ static void test_attention(void *state, int n, int heads, int d, int nv)
     for (int r = 0; r < REPS; r++) {
         CHECK_OK(gpu->ops->fill(gpu, &dout, NAN));
         CHECK_OK(gpu->ops->sync(gpu));
-        double t0 = now_ms();
+        double t0 = clock_ms();
         CHECK_OK(t5_cuda_attention(state, gpu, &dq, &db, heads, nv, &sc, &pr, &dout));
         CHECK_OK(gpu->ops->sync(gpu));
-        ms[r] = now_ms() - t0;
+        ms[r] = clock_ms() - t0;
     }
-    qsort(ms, REPS, sizeof ms[0], cmp_double);
+    qsort(ms, REPS, sizeof ms[0], clock_cmp_double);
     CHECK_OK(download(&dout, got));
     char shape[96];
     snprintf(shape, sizeof shape, "%d tok, %d unmasked, %dx%d", n, nv, heads, d);
@@ -120,12 +107,12 @@ static void test_gated_gelu(int n, int f)
     for (int r = 0; r < REPS; r++) {
         CHECK_OK(gpu->ops->fill(gpu, &dout, NAN));
         CHECK_OK(gpu->ops->sync(gpu));
-        double t0 = now_ms();
+        double t0 = clock_ms();
         CHECK_OK(t5_cuda_gated_gelu(gpu, &dg, &dout));
         CHECK_OK(gpu->ops->sync(gpu));
-        ms[r] = now_ms() - t0;
+        ms[r] = clock_ms() - t0;
     }
-    qsort(ms, REPS, sizeof ms[0], cmp_double);
+    qsort(ms, REPS, sizeof ms[0], clock_cmp_double);
     CHECK_OK(download(&dout, got));
     char shape[64];
     snprintf(shape, sizeof shape, "[%d, 2x%d]", n, f);
@@ -147,11 +134,11 @@ static double encode_gpu(t5_encoder *t, const int32_t *ids, int n, int nv, float
         for (size_t i = 0; i < (size_t)n * t5_dim(t); i++)
             out[i] = NAN;
         CHECK_OK(gpu->ops->sync(gpu));
-        double t0 = now_ms();
+        double t0 = clock_ms();
         CHECK_OK(t5_encode_masked(t, ids, n, nv, out));
-        ms[r] = now_ms() - t0;
+        ms[r] = clock_ms() - t0;
     }
-    qsort(ms, reps, sizeof ms[0], cmp_double);
+    qsort(ms, reps, sizeof ms[0], clock_cmp_double);
     return ms[reps / 2];
 }
 
@@ -160,9 +147,9 @@ static void test_model(const char *what, const char *path, const int32_t *ids, i
                        int reps)
 {
     t5_encoder *tc = NULL, *tg = NULL;
-    double t0 = now_ms();
+    double t0 = clock_ms();
     CHECK_OK(t5_load(path, gpu, &tg));
-    double load_gpu = now_ms() - t0;
+    double load_gpu = clock_ms() - t0;
     CHECK_OK(t5_load(path, cpu, &tc));
     if (!tc || !tg) {
         t5_free(tc);
@@ -171,9 +158,9 @@ static void test_model(const char *what, const char *path, const int32_t *ids, i
     }
     size_t nd = (size_t)n * t5_dim(tc);
     float *ref = malloc(nd * sizeof(float)), *got = malloc(nd * sizeof(float));
-    t0 = now_ms();
+    t0 = clock_ms();
     CHECK_OK(t5_encode_masked(tc, ids, n, nv, ref));
-    double cpu_ms = now_ms() - t0;
+    double cpu_ms = clock_ms() - t0;
     double ms = encode_gpu(tg, ids, n, nv, got, reps);
     char shape[160];
     snprintf(shape, sizeof shape, "%s, %d tok, %d unmasked (cpu %.0f ms, load %.0f ms)", what, n,
@@ -228,13 +215,13 @@ int main(void)
     test_model("tiny", tiny_dir, ids, 40, 23, REPS);
     test_model("tiny", tiny_dir, ids, 40, 40, REPS);
 
-    double t0 = now_ms();
+    double t0 = clock_ms();
     CHECK_OK(t5t_make(&m, 4096, 64, 10240, 2, 300));
     char xxl[512];
     snprintf(xxl, sizeof xxl, "%s", check_path("xxl2.safetensors"));
     CHECK_OK(t5t_write(&m, T5T_COMFY, DT_BF16, xxl, NULL));
     t5t_free(&m);
-    printf("XXL 2-layer cut written in %.1f s\n", (now_ms() - t0) / 1e3);
+    printf("XXL 2-layer cut written in %.1f s\n", (clock_ms() - t0) / 1e3);
     test_model("XXL width, 2 layers", xxl, ids, T5_MAX_TOKENS, T5_MAX_TOKENS, 5);
     test_model("XXL width, 2 layers", xxl, ids, T5_MAX_TOKENS, 200, 3);
     remove(xxl);

@@ -15,18 +15,11 @@
 #include "plugin/reel.h"
 #include "vae_io/vae_synth.h"
 #include "vae_io/vae_wan.h"
+#include "dit/clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
 
 static const char *export_dir;
 
@@ -76,9 +69,9 @@ static void compare(backend *cpu, backend *cuda, const char *model, const char *
     const char *eng = engine;
 
     CHECK_OK(wan_vae_decode(vc, &lt, NULL, NULL, NULL, &rt));
-    double t0 = now_ms();
+    double t0 = clock_ms();
     CHECK_OK(wan_vae_decode(vg, &lt, NULL, NULL, NULL, &gt));
-    double ms = now_ms() - t0, e = check_rel_l2(got, ref, vn);
+    double ms = clock_ms() - t0, e = check_rel_l2(got, ref, vn);
     snprintf(label, sizeof label, "decode (%s)", eng);
     row(label, "[16,3,6,8]", e, tol, ms);
     CHECK(e <= tol, "%s: rel_l2 %g", label, e);
@@ -92,9 +85,9 @@ static void compare(backend *cpu, backend *cuda, const char *model, const char *
     for (size_t i = 0; i < vn; i++)
         got[i] = NAN;
     CHECK_OK(wan_vae_decode(vc, &lt, &tiles, NULL, NULL, &rt));
-    t0 = now_ms();
+    t0 = clock_ms();
     CHECK_OK(wan_vae_decode(vg, &lt, &tiles, NULL, NULL, &gt));
-    ms = now_ms() - t0, e = check_rel_l2(got, ref, vn);
+    ms = clock_ms() - t0, e = check_rel_l2(got, ref, vn);
     snprintf(label, sizeof label, "tiled decode 4x6/2 (%s)", eng);
     row(label, "[16,3,6,8]", e, tol, ms);
     CHECK(e <= tol, "%s: rel_l2 %g", label, e);
@@ -105,9 +98,9 @@ static void compare(backend *cpu, backend *cuda, const char *model, const char *
     tensor vt = tensor_make(vid, DT_F32, DEV_CPU, 4, vs);
     tensor lr = tensor_make(lref, DT_F32, DEV_CPU, 4, ls), lg = tensor_make(lgot, DT_F32, DEV_CPU, 4, ls);
     CHECK_OK(wan_vae_encode(vc, &vt, &lr));
-    t0 = now_ms();
+    t0 = clock_ms();
     CHECK_OK(wan_vae_encode(vg, &vt, &lg));
-    ms = now_ms() - t0, e = check_rel_l2(lgot, lref, ln);
+    ms = clock_ms() - t0, e = check_rel_l2(lgot, lref, ln);
     snprintf(label, sizeof label, "encode (%s)", eng);
     row(label, "[3,9,48,64]", e, tol_enc, ms);
     CHECK(e <= tol_enc, "%s: rel_l2 %g", label, e);
@@ -153,9 +146,9 @@ static void bench(backend *cuda, const char *model, const char *engine, const va
     double best = INFINITY, warm = 0, total = 0;
     frame_check fc = {0, 0};
     for (int i = -1; i < iters; i++) {
-        double t0 = now_ms();
+        double t0 = clock_ms();
         int st = wan_vae_decode(v, &lt, tiles, check_frames, &fc, NULL);
-        double ms = now_ms() - t0;
+        double ms = clock_ms() - t0;
         CHECK(st == 0, "bench decode: %s", err_msg());
         if (st)
             break;
