@@ -3,6 +3,7 @@
 #include "error.h"
 #include "numeric.h"
 #include "st_write.h"
+#include "synth_fill.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +23,8 @@ int t5_synth_write(const char *path, int layers, int vocab)
     int st = r && ones && named && ts && names
                  ? REEL_OK
                  : err_set(REEL_E_NOMEM, "t5 synth: synthetic weights");
-    uint64_t s = 0x9e3779b97f4a7c15ull;
-    const float amp = 1.7320508f / 64.0f; /* uniform with std 1/sqrt(dim) */
-    for (size_t i = 0; st == REEL_OK && i < nr; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        r[i] = f32_to_bf16(amp * ((float)(s >> 40) / 8388608.0f - 1.0f));
-    }
+    if (st == REEL_OK) /* uniform with std 1/sqrt(dim) */
+        synth_fill_bf16(r, nr, 1.7320508f / 64.0f, 0x9e3779b97f4a7c15ull);
     for (int i = 0; st == REEL_OK && i < T5_SYNTH_DIM; i++)
         ones[i] = f32_to_bf16(1.0f);
     static const char *const fmt[10] = {

@@ -3,6 +3,7 @@
 #include "error.h"
 #include "numeric.h"
 #include "st_write.h"
+#include "synth_fill.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,15 +29,6 @@ static void put(synth_list *l, const char *name, void *data, int ndim, int64_t a
     l->ts[l->n] = tensor_make(data, DT_BF16, DEV_CPU, ndim, shape);
     l->named[l->n] = (st_named){l->names[l->n], &l->ts[l->n]};
     l->n++;
-}
-
-static void fill_uniform(uint16_t *x, size_t n, float amp, uint64_t seed)
-{
-    uint64_t s = seed;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        x[i] = f32_to_bf16(amp * ((float)(s >> 40) / 8388608.0f - 1.0f));
-    }
 }
 
 static int write_config(const char *dir, const wan_config *c)
@@ -73,8 +65,8 @@ int wan_synth_write(const char *dir, const wan_config *c)
     int st = w && b && ones && l.named && l.ts && l.names ? REEL_OK
                                                            : err_set(REEL_E_NOMEM, "wan synth: buffers");
     if (st >= 0) {
-        fill_uniform(w, big, 1.7320508f / sqrtf((float)D), 0x9e3779b97f4a7c15ull);
-        fill_uniform(b, small, 0.05f, 0x2545f4914f6cdd1dull);
+        synth_fill_bf16(w, big, 1.7320508f / sqrtf((float)D), 0x9e3779b97f4a7c15ull);
+        synth_fill_bf16(b, small, 0.05f, 0x2545f4914f6cdd1dull);
         for (int64_t i = 0; i < D; i++)
             ones[i] = f32_to_bf16(1.0f);
         int k = 0; /* matrix number: each starts 64 elements further into w */
