@@ -10,6 +10,12 @@ typedef struct cli_command {
     const char *summary;
 } cli_command;
 
+typedef struct weights weights;
+typedef struct tensor tensor;
+/* Tensor `name` of an input file as contiguous f32 host memory (*data, caller frees), viewed by
+ * *t in its stored shape; a missing or non-float tensor is named with 'see reel <cmd> --help'. */
+int cli_read_f32(const weights *ws, const char *cmd, const char *name, float **data, tensor *t);
+
 /* Prints "reel <cmd>: <message>" for the last library failure and returns 1. */
 int cli_fail(const char *cmd, int status);
 /* Prints "reel <cmd>: <formatted>" and returns 2 (bad usage). */

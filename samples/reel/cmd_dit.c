@@ -40,25 +40,6 @@ static void usage(FILE *f)
             "  --profile               print where the forward's time went\n");
 }
 
-/* A float tensor of the input file as contiguous f32 host memory. */
-static int read_input(const weights *ws, const char *name, float **data, tensor *t)
-{
-    const weight_entry *e = weights_find(ws, name);
-    if (!e)
-        return err_set(REEL_E_NOT_FOUND, "%s: no tensor '%s' (see reel dit --help)",
-                       weights_path(ws), name);
-    if (!dtype_is_float(e->t.dtype))
-        return err_set(REEL_E_INVALID, "%s: '%s' is %s, expected a float tensor", weights_path(ws),
-                       name, dtype_name(e->t.dtype));
-    size_t n = (size_t)tensor_numel(&e->t);
-    *data = malloc((n ? n : 1) * sizeof(float));
-    if (!*data)
-        return err_set(REEL_E_NOMEM, "reading '%s'", name);
-    TRY(weights_read_f32(e, *data));
-    *t = tensor_make(*data, DT_F32, DEV_CPU, e->t.ndim, e->t.shape);
-    return REEL_OK;
-}
-
 typedef struct dit_job {
     const char *model, *in, *out, *backend_name, *attn, *plugin;
     int step, steps, overwrite, profile;
@@ -76,11 +57,11 @@ static int run(const dit_job *j)
     tensor lat, tt, ct, lat_d, out_d;
     int st = weights_open(j->in, &in);
     if (st >= 0)
-        st = read_input(in, "latent", &lat_h, &lat);
+        st = cli_read_f32(in, "dit", "latent", &lat_h, &lat);
     if (st >= 0)
-        st = read_input(in, "timestep", &t_h, &tt);
+        st = cli_read_f32(in, "dit", "timestep", &t_h, &tt);
     if (st >= 0)
-        st = read_input(in, "context", &c_h, &ct);
+        st = cli_read_f32(in, "dit", "context", &c_h, &ct);
     if (st >= 0 && (lat.ndim != 4 || ct.ndim != 2 || tt.ndim > 1))
         st = err_set(REEL_E_INVALID, "%s: expected latent [16,F,H,W], timestep [] or [F], "
                      "context [L,4096]", j->in);

@@ -40,22 +40,15 @@ static void usage(FILE *f)
 /* Tensor `name` of the input as a contiguous f32 host [c, t, h, w] (batch of 1 dropped). */
 static int read_input(const weights *ws, const char *name, float **data, tensor *t)
 {
-    const weight_entry *e = weights_find(ws, name);
-    if (!e)
-        return err_set(REEL_E_NOT_FOUND, "%s: no tensor '%s' (see reel vae --help)",
-                       weights_path(ws), name);
-    const tensor *s = &e->t;
-    int batch = s->ndim == 5;
-    if (!dtype_is_float(s->dtype) || (s->ndim != 4 && !(batch && s->shape[0] == 1))) {
+    tensor s;
+    TRY(cli_read_f32(ws, "vae", name, data, &s));
+    int batch = s.ndim == 5;
+    if (s.ndim != 4 && !(batch && s.shape[0] == 1)) {
         char b[96];
-        return err_set(REEL_E_INVALID, "%s: '%s' is %s %s, expected a float [C, T, H, W] tensor",
-                       weights_path(ws), name, dtype_name(s->dtype), tensor_shape_str(s, b, sizeof b));
+        return err_set(REEL_E_INVALID, "%s: '%s' is %s, expected a float [C, T, H, W] tensor",
+                       weights_path(ws), name, tensor_shape_str(&s, b, sizeof b));
     }
-    size_t n = (size_t)tensor_numel(s);
-    if (!(*data = malloc((n ? n : 1) * sizeof(float))))
-        return err_set(REEL_E_NOMEM, "reading '%s'", name);
-    TRY(weights_read_f32(e, *data));
-    *t = tensor_make(*data, DT_F32, DEV_CPU, 4, s->shape + batch);
+    *t = tensor_make(*data, DT_F32, DEV_CPU, 4, s.shape + batch);
     return REEL_OK;
 }
 
