@@ -37,3 +37,10 @@ int attn_cuda_time(int (*fn)(void *ctx), void *ctx, void *stream, int reps, floa
 }
 
 int attn_flash_forward(const attn_flash_args *a) { return err_set(REEL_E_UNSUPPORTED, NO_CUDA); }
+
+int attn_flash_has_wgmma(int head_dim, int *yes)
+{
+    (void)head_dim;
+    *yes = 0;
+    return REEL_OK;
+}

@@ -1,6 +1,5 @@
 /* The dense plugin: plain softmax attention over every key. On the CPU it is the reference
- * loop (attn_ref.c); on CUDA the faster of reel's flash kernel and cuDNN at each shape
- * (attn_dense_gpu.c). It also serves cross-attention, where kv_tokens differs from q_tokens. */
+ * loop (attn_ref.c); on CUDA reel's flash kernel or cuDNN by a fixed rule (attn_dense_gpu.h). It also serves cross-attention, where kv_tokens differs from q_tokens. */
 #include "attn_dense_gpu.h"
 #include "attn_options.h"
 #include "attn_plugins.h"
@@ -10,7 +9,7 @@
 
 static const reel_attn_option dense_options[] = {
     {"kernel", "auto",
-     "CUDA kernel: auto (time flash and cuDNN once per shape, keep the faster), flash, cudnn"},
+     "CUDA kernel: auto (flash on Hopper with head_dim 128, else cuDNN), flash, cudnn"},
     {"threads", "0", "CPU worker threads (0: one per core)"},
     {NULL, NULL, NULL},
 };
@@ -90,8 +89,8 @@ const reel_attn_plugin attn_dense_plugin = {
     .abi_version = REEL_ATTN_ABI_VERSION,
     .struct_size = sizeof(reel_attn_plugin),
     .name = "dense",
-    .description = "full softmax attention (CPU: the reference loop; CUDA: reel's flash kernel or "
-                   "cuDNN, whichever is faster at the shape)",
+    .description = "full softmax attention (CPU: the reference loop; CUDA: reel's flash kernel on "
+                   "Hopper, cuDNN elsewhere)",
     .options = dense_options,
     .create = dense_create,
     .forward = dense_forward,

@@ -1,7 +1,9 @@
-/* Dense attention on CUDA through the faster of reel's flash kernel and cuDNN SDPA: on the
- * first call at a shape (tokens, heads, strides, LSE wanted or not) both are timed on the
- * caller's stream and the winner is remembered. Used by the dense plugin and by plugins that
- * run some layers or steps dense. */
+/* Dense attention on CUDA through reel's flash kernel or cuDNN SDPA. auto is a fixed rule, not
+ * a timing race (a race can pick differently from run to run, and the two differ in their last
+ * bits, so the same seed would not give the same video): reel's wgmma kernel where it runs
+ * (sm_90, head_dim 128: faster than cuDNN inside the DiT, bench/RESULTS.md), else cuDNN when
+ * the build has it, else the mma.sync kernel. Used by the dense plugin and by plugins that run
+ * some layers or steps dense. */
 #ifndef REEL_ATTN_DENSE_GPU_H
 #define REEL_ATTN_DENSE_GPU_H
 

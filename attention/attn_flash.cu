@@ -374,6 +374,19 @@ int device_major(int *major)
 extern "C" int attn_flash_sm90a_forward(const attn_flash_args *a);
 #endif
 
+extern "C" int attn_flash_has_wgmma(int head_dim, int *yes)
+{
+    int major = 0;
+    TRY(device_major(&major));
+#ifdef REEL_HAVE_SM90A
+    *yes = major == 9 && head_dim == 128;
+#else
+    *yes = 0;
+    (void)head_dim;
+#endif
+    return REEL_OK;
+}
+
 extern "C" int attn_flash_forward(const attn_flash_args *a)
 {
     if (a->head_dim != 64 && a->head_dim != 128)
@@ -392,12 +405,13 @@ extern "C" int attn_flash_forward(const attn_flash_args *a)
     if ((a->row_start == NULL) != (a->cols == NULL))
         return err_set(REEL_E_INVALID, "flash attention: block mask lists half given");
     if (a->kernel != ATTN_FLASH_MMA) {
-        int major = 0;
-        TRY(device_major(&major));
+        int wgmma = 0, major = 0;
+        TRY(attn_flash_has_wgmma(a->head_dim, &wgmma));
 #ifdef REEL_HAVE_SM90A
-        if (major == 9 && a->head_dim == 128)
+        if (wgmma)
             return attn_flash_sm90a_forward(a);
 #endif
+        TRY(device_major(&major));
         if (a->kernel == ATTN_FLASH_WGMMA)
             return err_set(REEL_E_UNSUPPORTED,
                            "flash attention: the wgmma kernel needs an sm_90 device, head_dim 128 "

@@ -34,6 +34,9 @@ typedef struct attn_flash_args {
  * fails. */
 int attn_flash_forward(const attn_flash_args *a);
 
+/* *yes = 1 when AUTO runs the wgmma kernel for this head_dim on the current device. */
+int attn_flash_has_wgmma(int head_dim, int *yes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,27 +1,30 @@
 /* Block-sparse flash attention forward for Hopper (sm_90a): the same algorithm and interface as
  * attn_flash.cu (which it replaces on sm_90 devices for head_dim 128), with the two products
- * on warpgroup MMA (wgmma) instead of mma.sync. CPU reference: attn_ref.c. Test:
- * tests/gpu/test_attn_kernel.cu (both kernels). Bench: reel bench attn.
+ * on warpgroup MMA (wgmma), the loads on the tensor memory accelerator (TMA) and the work split
+ * between a producer and two consumer warpgroups, as FlashAttention-3 does. CPU reference:
+ * attn_ref.c. Test: tests/gpu/test_attn_kernel.cu (both kernels). Bench: reel bench attn.
  *
- * Launch: grid (query blocks of 128, heads), 256 threads = 2 warpgroups, each owning 64 query
- * rows. Per key tile of 128 (= one mask block):
- *     S = Q K^T   wgmma m64n128k16 x 8, both operands read by the tensor cores straight from
- *                 shared memory (descriptors), S (64 x 128 fp32) lands in 64 registers/thread
- *     softmax     online, fp32, as in attn_flash.cu (exp2 with the scale folded in)
- *     O += P V    wgmma m64n128k16 x 8 with P as the register A operand (the S accumulator
- *                 layout is the A fragment layout) and V from shared memory, transposed by the
- *                 descriptor (V is stored key-major, d contiguous)
- * Software-pipelined: one batch of wgmma does P V of tile t and Q K^T of tile t+1 back to
- * back (16 MMAs in a row per warpgroup), and the two warpgroups run half an iteration apart
- * (ping-pong), one's softmax under the other's MMAs.
- * Shared memory: Q 128x128 and K, V 128x128 in three stages (224 KB), every tile stored as two
- * panels of 64 columns (128-byte rows) in the 128-byte-swizzled layout that wgmma reads
- * (16-byte chunk c of row r at chunk c ^ (r % 8); panels 1024-byte aligned). Loads: cp.async by
- * all threads, one tile ahead. Memory traffic as attn_flash.cu: K/V read once per query block. */
+ * Launch: grid (query blocks of 128, heads), 384 threads = 3 warpgroups.
+ *   producer (warpgroup 0, one thread): Q once, then K and V of every key tile of 128 (= one
+ *     mask block) into a ring of STAGES stages, each copy completing on an mbarrier ("full");
+ *     a stage is refilled after both consumers arrive on its "empty" mbarrier. TMA writes the
+ *     128-byte-swizzled layout wgmma reads and zero-fills rows past the tensor's end, so ragged
+ *     tiles need no code here. setmaxnreg moves its registers to the consumers (24 -> 240).
+ *   consumers (warpgroups 1, 2: 64 query rows each). Per key tile t:
+ *     S_t = Q K_t^T       wgmma m64n128k16 x 8, both operands from shared memory
+ *     O += P_{t-1} V_{t-1} wgmma m64n128k16 x 8, P from registers, V transposed by its descriptor
+ *     softmax of S_t     online, fp32, exp2 with the scale folded in; runs while the P V product
+ *                        is still on the tensor cores (intra-warpgroup overlap: S and P are
+ *                        separate registers), then O is rescaled and S_t packed into P_t
+ *   The two consumers take turns issuing their MMAs (named barriers: ping-pong), so one's
+ *   softmax runs under the other's MMAs as well.
+ * Memory traffic as attn_flash.cu: K/V read once per query block (L2 keeps a head's K/V). */
 #include "attn_flash.h"
 
 #include "../dit/cuda_check.h"
 
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -29,35 +32,75 @@ namespace {
 
 constexpr int D = 128;
 constexpr int BM = 128, BN = 128;
-constexpr int THREADS = 256;
+constexpr int THREADS = 384;
 constexpr int STAGES = 3;
 constexpr uint32_t PANEL = 128 * 128;     /* bytes of one 64-column panel of a 128-row tile */
 constexpr uint32_t TILE = 2 * PANEL;      /* a 128 x 128 bf16 tile */
-constexpr uint32_t SMEM = TILE + 2 * STAGES * TILE + 1024; /* Q, K and V stages, alignment */
+constexpr uint32_t BARS = 8 * (1 + 3 * STAGES);
+constexpr uint32_t SMEM = TILE + 2 * STAGES * TILE + BARS + 1024; /* Q, K/V stages, mbarriers, alignment */
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, int src_bytes)
+/* ---- mbarriers and TMA ---------------------------------------------------------------------- */
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count)
 {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(src_bytes));
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
-/* cp.async writes are generic-proxy writes; wgmma reads through the async proxy */
-__device__ __forceinline__ void fence_proxy_async()
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, uint32_t bytes)
 {
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+                 : "memory");
 }
+__device__ __forceinline__ void mbar_arrive(uint32_t bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+/* Returns once the phase of the given parity has completed. */
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
+{
+    asm volatile("{\n.reg .pred p;\nWAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@p bra DONE;\nbra WAIT;\nDONE:\n}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+/* One 64-column panel of 128 rows: tensor coordinates (column, head, token). */
+__device__ __forceinline__ void tma_panel(uint32_t dst, const CUtensorMap *map, int col, int head,
+                                          int token, uint32_t bar)
+{
+    asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4}], [%5];\n" ::"r"(dst),
+                 "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(head), "r"(token), "r"(bar)
+                 : "memory");
+}
+__device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap *map, int head, int token,
+                                         uint32_t bar)
+{
+    tma_panel(dst, map, 0, head, token, bar);
+    tma_panel(dst + PANEL, map, 64, head, token, bar);
+}
+
+/* Consumer turns: warpgroup c waits on barrier 1 + c for the other to have issued its MMAs. */
+__device__ __forceinline__ void turn_wait(int c)
+{
+    asm volatile("bar.sync %0, 256;\n" ::"r"(1 + c) : "memory");
+}
+__device__ __forceinline__ void turn_pass(int c)
+{
+    asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - c) : "memory");
+}
+
+/* ---- wgmma -------------------------------------------------------------------------------- */
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit()
 {
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmma_wait_all()
+template <int N> __device__ __forceinline__ void wgmma_wait()
 {
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 }
 /* Ties accumulator registers to the point after a wait, so the compiler cannot move their uses
  * (or other writes) across the asynchronous MMA. */
@@ -119,96 +162,69 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
-/* 128 rows x 128 bf16 from global into the swizzled two-panel layout; rows at or past valid are
- * zero-filled. */
-__device__ __forceinline__ void load_tile(uint32_t dst, const __nv_bfloat16 *src, int64_t stride,
-                                          int valid)
+/* ---- the kernel ----------------------------------------------------------------------------- */
+
+struct smem_layout {
+    uint32_t q, k, v;              /* tiles */
+    uint32_t q_full, full_k, full_v, empty; /* mbarriers; the last three are arrays of STAGES */
+    __device__ uint32_t kt(int st) const { return k + st * TILE; }
+    __device__ uint32_t vt(int st) const { return v + st * TILE; }
+    __device__ uint32_t bar(uint32_t first, int st) const { return first + 8 * st; }
+};
+
+__device__ __forceinline__ int tile_key(const int32_t *cols, int first, int t)
 {
-#pragma unroll
-    for (int i = 0; i < 128 * 16 / THREADS; i++) {
-        int id = threadIdx.x + i * THREADS;
-        int r = id >> 4, c = id & 15; /* row, 16-byte chunk of the 256-byte row */
-        bool ok = r < valid;
-        const __nv_bfloat16 *g = src + (ok ? (int64_t)r * stride + c * 8 : 0);
-        uint32_t off = (uint32_t)(c >> 3) * PANEL + r * 128 + (((c & 7) ^ (r & 7)) << 4);
-        cp_async16(dst + off, g, ok ? 16 : 0);
+    return cols ? cols[first + t] * BN : t * BN;
+}
+
+/* Producer: Q, then K_t and V_t for every tile into stage t % STAGES. */
+__device__ __forceinline__ void produce(const smem_layout &L, const CUtensorMap *mq,
+                                        const CUtensorMap *mk, const CUtensorMap *mv, int h,
+                                        int q0, const int32_t *cols, int first, int tiles)
+{
+    mbar_expect_tx(L.q_full, TILE);
+    tma_tile(L.q, mq, h, q0, L.q_full);
+    for (int t = 0; t < tiles; t++) {
+        const int st = t % STAGES, key = tile_key(cols, first, t);
+        if (t >= STAGES)
+            mbar_wait(L.bar(L.empty, st), (uint32_t)(t / STAGES - 1) & 1);
+        mbar_expect_tx(L.bar(L.full_k, st), TILE);
+        tma_tile(L.kt(st), mk, h, key, L.bar(L.full_k, st));
+        mbar_expect_tx(L.bar(L.full_v, st), TILE);
+        tma_tile(L.vt(st), mv, h, key, L.bar(L.full_v, st));
     }
 }
 
-__global__ void __launch_bounds__(THREADS, 1)
-    flash_fwd_sm90(const __nv_bfloat16 *__restrict__ q, const __nv_bfloat16 *__restrict__ k,
-                   const __nv_bfloat16 *__restrict__ v, __nv_bfloat16 *__restrict__ out,
-                   float *__restrict__ lse, int q_tokens, int kv_tokens, int64_t q_stride,
-                   int64_t kv_stride, int heads, float scale_log2,
-                   const int32_t *__restrict__ row_start, const int32_t *__restrict__ cols)
-{
-    extern __shared__ unsigned char smem_raw[];
-    const uint32_t base = ((uint32_t)__cvta_generic_to_shared(smem_raw) + 1023u) & ~1023u;
-    const uint32_t sQ = base, sK = base + TILE, sV = base + TILE + STAGES * TILE;
-
-    const int qb = blockIdx.x, h = blockIdx.y;
-    const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-    const int q0 = qb * BM;
-
-    int first = 0, tiles;
-    if (row_start) {
-        first = row_start[qb];
-        tiles = row_start[qb + 1] - first;
-    } else {
-        tiles = (kv_tokens + BN - 1) / BN;
-    }
-
-    const __nv_bfloat16 *kh = k + (int64_t)h * D, *vh = v + (int64_t)h * D;
-    auto tile_key = [&](int t) -> int { return row_start ? cols[first + t] * BN : t * BN; };
-    auto load_kv = [&](int t) {
-        const int key = tile_key(t), st = t % STAGES;
-        load_tile(sK + st * TILE, kh + (int64_t)key * kv_stride, kv_stride, kv_tokens - key);
-        load_tile(sV + st * TILE, vh + (int64_t)key * kv_stride, kv_stride, kv_tokens - key);
-    };
-    /* every cp.async of this thread has landed, is visible to wgmma, and so are everyone's */
-    auto ready = [&]() {
-        cp_async_wait_all();
-        fence_proxy_async();
-        __syncthreads();
-    };
-
+/* One consumer warpgroup's state and steps. */
+struct consumer {
     float o[64], s[64];
-#pragma unroll
-    for (int i = 0; i < 64; i++)
-        o[i] = 0.f;
-    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
-    /* this warpgroup's 64 rows of Q: 8 KB into each panel */
-    const uint32_t qbase = sQ + wg * (64 * 128);
-    /* S = Q K^T for tile t: 8 steps of 16 along head_dim; step ks is 32 bytes into panel ks/4 */
-    auto issue_qk = [&](int t) {
-        const uint32_t kt = sK + (t % STAGES) * TILE;
+    uint32_t p[32];
+    float row_max[2], row_sum[2], alpha[2];
+    uint32_t qbase;
+    int lane;
+
+    /* S = Q K^T: 8 steps of 16 along head_dim; step ks is 32 bytes into panel ks/4 */
+    __device__ __forceinline__ void issue_qk(uint32_t kt)
+    {
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++) {
             uint32_t off = (ks >> 2) * PANEL + (ks & 3) * 32;
             wgmma_ss(s, smem_desc(qbase + off, 16, 1024), smem_desc(kt + off, 16, 1024), ks > 0);
         }
-    };
-
-    load_tile(sQ, q + (int64_t)q0 * q_stride + (int64_t)h * D, q_stride, q_tokens - q0);
-    if (tiles > 0)
-        load_kv(0);
-    cp_async_commit();
-    if (tiles > 0) {
-        ready();
-        if (tiles > 1)
-            load_kv(1);
-        cp_async_commit();
-        wgmma_fence();
-        issue_qk(0);
-        wgmma_commit();
-        wgmma_wait_all();
-        fence_regs(s);
+    }
+    /* O += P V: 8 steps of 16 keys; step kk starts 16 rows (2 KB) into the V tile; the two
+     * 64-column panels are the two halves of N (leading byte offset = one panel) */
+    __device__ __forceinline__ void issue_pv(uint32_t vt)
+    {
+#pragma unroll
+        for (int kk = 0; kk < BN / 16; kk++)
+            wgmma_rs(o, &p[4 * kk], smem_desc(vt + kk * 2048, PANEL, 1024));
     }
 
-    /* S_t -> P_t (registers p), running max/sum updated, O rescaled */
-    uint32_t p[32];
-    auto softmax = [&](int t) {
-        const int key0 = tile_key(t);
+    /* S -> exp2(S * scale - max) in place; running max and sum updated, alpha = the factor O
+     * must be rescaled by (applied later, once the P V product reading O has completed) */
+    __device__ __forceinline__ void softmax(int key0, int kv_tokens, float scale_log2)
+    {
         /* keys past the end of a ragged last tile take no weight */
         if (key0 + BN > kv_tokens) {
 #pragma unroll
@@ -220,8 +236,7 @@ __global__ void __launch_bounds__(THREADS, 1)
                     s[4 * i + 1] = s[4 * i + 3] = -INFINITY;
             }
         }
-
-        /* online softmax over this thread's rows g (s[4i], s[4i+1]) and g+8 (s[4i+2], s[4i+3]) */
+        /* this thread's rows g (s[4i], s[4i+1]) and g+8 (s[4i+2], s[4i+3]) */
 #pragma unroll
         for (int hr = 0; hr < 2; hr++) {
             float m0 = -INFINITY, m1 = -INFINITY; /* two chains: shorter dependency */
@@ -235,99 +250,234 @@ __global__ void __launch_bounds__(THREADS, 1)
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
             float m_new = fmaxf(row_max[hr], mx * scale_log2);
             float m_use = m_new == -INFINITY ? 0.f : m_new;
-            float alpha = fast_exp2(row_max[hr] - m_use);
+            alpha[hr] = fast_exp2(row_max[hr] - m_use);
             row_max[hr] = m_new;
             float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
             for (int i = 0; i < 16; i++) {
                 float p0 = fast_exp2(fmaf(s[4 * i + 2 * hr], scale_log2, -m_use));
                 float p1 = fast_exp2(fmaf(s[4 * i + 2 * hr + 1], scale_log2, -m_use));
+                s[4 * i + 2 * hr] = p0;
+                s[4 * i + 2 * hr + 1] = p1;
                 if (i & 1)
                     sum1 += p0 + p1;
                 else
                     sum0 += p0 + p1;
-                /* A fragment of k-step i/2: a0 row g lo, a1 row g+8 lo, a2 row g hi, a3 g+8 hi */
-                p[(i >> 1) * 4 + (i & 1) * 2 + hr] = pack_bf16(p0, p1);
             }
-            row_sum[hr] = row_sum[hr] * alpha + (sum0 + sum1);
-            if (__any_sync(0xffffffffu, alpha != 1.f)) {
+            row_sum[hr] = row_sum[hr] * alpha[hr] + (sum0 + sum1);
+        }
+    }
+
+    /* O *= alpha (skipped when no row maximum of the warp moved), then P = bf16(S) in the A
+     * fragment layout: k-step i/2 takes a0 row g lo, a1 row g+8 lo, a2 row g hi, a3 g+8 hi */
+    __device__ __forceinline__ void rescale_and_pack()
+    {
+#pragma unroll
+        for (int hr = 0; hr < 2; hr++) {
+            if (__any_sync(0xffffffffu, alpha[hr] != 1.f)) {
 #pragma unroll
                 for (int i = 0; i < 16; i++) {
-                    o[4 * i + 2 * hr] *= alpha;
-                    o[4 * i + 2 * hr + 1] *= alpha;
+                    o[4 * i + 2 * hr] *= alpha[hr];
+                    o[4 * i + 2 * hr + 1] *= alpha[hr];
                 }
             }
-        }
-
-    };
-
-    /* Software pipeline with the two warpgroups half an iteration apart (ping-pong): after
-     * barrier t, warpgroup 0 runs its MMA batch t (O += P_t V_t, S_{t+1} = Q K_{t+1}^T) while
-     * warpgroup 1 runs softmax t, then warpgroup 1 runs its batch t while warpgroup 0 runs
-     * softmax t+1; so one warpgroup's exponentials hide under the other's MMAs. Barrier t
-     * (every thread, every iteration) publishes tile t+1 and frees stage (t+2)%3: its last
-     * reader, batch t-1, has completed in both warpgroups before either reaches barrier t. */
-    if (tiles > 0 && wg == 0)
-        softmax(0);
-    for (int t = 0; t < tiles; t++) {
-        const bool next = t + 1 < tiles;
-        ready(); /* barrier t: tile t+1 landed */
-        if (t + 2 < tiles)
-            load_kv(t + 2);
-        cp_async_commit();
-        if (wg == 1)
-            softmax(t);
-        /* O += P V: 8 steps of 16 keys; step kk starts 16 rows (2 KB) into the V tile; the two
-         * 64-column panels are the two halves of N (leading byte offset = one panel) */
-        const uint32_t vt = sV + (t % STAGES) * TILE;
-        wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++)
-            wgmma_rs(o, &p[4 * kk], smem_desc(vt + kk * 2048, PANEL, 1024));
-        /* unconditionally, so that s is written by wgmma on every path (a conditional write
-         * makes ptxas serialise the batch); the last tile recomputes its own S, unused */
-        issue_qk(next ? t + 1 : t);
-        wgmma_commit();
-        wgmma_wait_all();
-        fence_regs(o);
-        fence_regs(s);
-        if (wg == 0 && next)
-            softmax(t + 1);
+            for (int i = 0; i < 16; i++)
+                p[(i >> 1) * 4 + (i & 1) * 2 + hr] = pack_bf16(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]);
+        }
     }
-    cp_async_wait_all();
+};
+
+/* A consumer warpgroup over all tiles, in rounds: round t issues S_t = Q K_t^T (t < tiles) and
+ * O += P_{t-1} V_{t-1} (t > 0) in this warpgroup's turn; turns alternate between the two
+ * consumers, warpgroup 0 first (warpgroup 1 passes the first turn before starting and skips its
+ * last pass, so every barrier use sees 128 arrivals and 128 waiters). The first and last rounds
+ * are written out: a conditional MMA inside the loop makes ptxas serialise every wgmma. */
+__device__ __forceinline__ void consume(consumer &c, const smem_layout &L, int cw, int kv_tokens,
+                                        float scale_log2, const int32_t *cols, int first,
+                                        int tiles)
+{
+    if (cw == 1)
+        turn_pass(cw);
+    mbar_wait(L.q_full, 0);
+    mbar_wait(L.full_k, 0);
+    turn_wait(cw);
+    wgmma_fence();
+    c.issue_qk(L.kt(0));
+    wgmma_commit();
+    turn_pass(cw);
+    wgmma_wait<0>();
+    fence_regs(c.s);
+    c.softmax(tile_key(cols, first, 0), kv_tokens, scale_log2);
+    c.rescale_and_pack();
+
+    for (int t = 1; t < tiles; t++) {
+        const int st = t % STAGES, pst = (t - 1) % STAGES;
+        mbar_wait(L.bar(L.full_k, st), (uint32_t)(t / STAGES) & 1);
+        mbar_wait(L.bar(L.full_v, pst), (uint32_t)((t - 1) / STAGES) & 1);
+        turn_wait(cw);
+        wgmma_fence();
+        c.issue_qk(L.kt(st));
+        wgmma_commit();
+        c.issue_pv(L.vt(pst));
+        wgmma_commit();
+        turn_pass(cw);
+        wgmma_wait<1>(); /* S_t is in, P V may still run */
+        fence_regs(c.s);
+        c.softmax(tile_key(cols, first, t), kv_tokens, scale_log2);
+        wgmma_wait<0>();
+        fence_regs(c.o);
+        mbar_arrive(L.bar(L.empty, pst));
+        c.rescale_and_pack();
+    }
+
+    const int pst = (tiles - 1) % STAGES;
+    mbar_wait(L.bar(L.full_v, pst), (uint32_t)((tiles - 1) / STAGES) & 1);
+    turn_wait(cw);
+    wgmma_fence();
+    c.issue_pv(L.vt(pst));
+    wgmma_commit();
+    if (cw == 0)
+        turn_pass(cw);
+    wgmma_wait<0>();
+    fence_regs(c.o);
+}
+
+__global__ void __launch_bounds__(THREADS, 1)
+    flash_fwd_sm90(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
+                   const __grid_constant__ CUtensorMap map_v, __nv_bfloat16 *__restrict__ out,
+                   float *__restrict__ lse, int q_tokens, int kv_tokens, int heads,
+                   float scale_log2, const int32_t *__restrict__ row_start,
+                   const int32_t *__restrict__ cols)
+{
+    extern __shared__ unsigned char smem_raw[];
+    const uint32_t base = ((uint32_t)__cvta_generic_to_shared(smem_raw) + 1023u) & ~1023u;
+    smem_layout L;
+    L.q = base;
+    L.k = base + TILE;
+    L.v = base + TILE + STAGES * TILE;
+    L.q_full = base + TILE + 2 * STAGES * TILE;
+    L.full_k = L.q_full + 8;
+    L.full_v = L.full_k + 8 * STAGES;
+    L.empty = L.full_v + 8 * STAGES;
+
+    const int qb = blockIdx.x, h = blockIdx.y;
+    const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
+    const int q0 = qb * BM;
+    int first = 0, tiles;
+    if (row_start) {
+        first = row_start[qb];
+        tiles = row_start[qb + 1] - first;
+    } else {
+        tiles = (kv_tokens + BN - 1) / BN;
+    }
+
+    if (threadIdx.x == 0) {
+        mbar_init(L.q_full, 1);
+        for (int st = 0; st < STAGES; st++) {
+            mbar_init(L.bar(L.full_k, st), 1);
+            mbar_init(L.bar(L.full_v, st), 1);
+            mbar_init(L.bar(L.empty, st), 256);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+        if (threadIdx.x == 0 && tiles > 0) /* no load left in flight when the CTA ends early */
+            produce(L, &map_q, &map_k, &map_v, h, q0, cols, first, tiles);
+        return;
+    }
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+    const int cw = wg - 1;
+    consumer c;
+#pragma unroll
+    for (int i = 0; i < 64; i++)
+        c.o[i] = 0.f;
+    c.row_max[0] = c.row_max[1] = -INFINITY;
+    c.row_sum[0] = c.row_sum[1] = 0.f;
+    c.qbase = L.q + cw * (64 * 128); /* this warpgroup's 64 rows of Q: 8 KB into each panel */
+    c.lane = lane;
+    if (tiles > 0)
+        consume(c, L, cw, kv_tokens, scale_log2, cols, first, tiles);
 
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
-        float l = row_sum[hr];
+        float l = c.row_sum[hr];
         l += __shfl_xor_sync(0xffffffffu, l, 1);
         l += __shfl_xor_sync(0xffffffffu, l, 2);
         float inv = l > 0.f ? 1.f / l : 0.f;
-        int row = q0 + wg * 64 + warp * 16 + (lane >> 2) + hr * 8;
+        int row = q0 + cw * 64 + warp * 16 + (lane >> 2) + hr * 8;
         if (row >= q_tokens)
             continue;
         __nv_bfloat16 *orow = out + ((int64_t)row * heads + h) * D;
 #pragma unroll
         for (int i = 0; i < 16; i++)
             *reinterpret_cast<__nv_bfloat162 *>(orow + i * 8 + 2 * (lane & 3)) =
-                __floats2bfloat162_rn(o[4 * i + 2 * hr] * inv, o[4 * i + 2 * hr + 1] * inv);
+                __floats2bfloat162_rn(c.o[4 * i + 2 * hr] * inv, c.o[4 * i + 2 * hr + 1] * inv);
         if (lse && (lane & 3) == 0)
             lse[(int64_t)h * q_tokens + row] =
-                l > 0.f ? (row_max[hr] + __log2f(l)) * LN2 : -INFINITY;
+                l > 0.f ? (c.row_max[hr] + __log2f(l)) * LN2 : -INFINITY;
     }
+}
+
+/* ---- host side ------------------------------------------------------------------------------ */
+
+/* The driver's tensor-map encoder, found through the runtime (no link against libcuda). */
+int get_encoder(PFN_cuTensorMapEncodeTiled_v12000 *out)
+{
+    static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+    if (!fn) {
+        void *p = nullptr;
+        cudaDriverEntryPointQueryResult q;
+        CUDA_TRY(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000,
+                                                  cudaEnableDefault, &q));
+        if (q != cudaDriverEntryPointSuccess || !p)
+            return err_set(REEL_E_DEVICE, "flash attention: the driver has no cuTensorMapEncodeTiled");
+        fn = (PFN_cuTensorMapEncodeTiled_v12000)p;
+    }
+    *out = fn;
+    return REEL_OK;
+}
+
+/* [tokens, heads, 128] bf16 with a token stride, read in boxes of 128 tokens x 64 channels of
+ * one head, 128-byte swizzle (the layout the wgmma descriptors read), zeros past the end. */
+int tensor_map(PFN_cuTensorMapEncodeTiled_v12000 enc, const void *ptr, int64_t tokens,
+               int64_t stride, int heads, const char *what, CUtensorMap *map)
+{
+    cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)heads, (cuuint64_t)tokens};
+    cuuint64_t strides[2] = {(cuuint64_t)D * 2, (cuuint64_t)stride * 2};
+    cuuint32_t box[3] = {64, 1, 128}, unit[3] = {1, 1, 1};
+    CUresult r = enc(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void *>(ptr), dims,
+                     strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                     CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS)
+        return err_set(REEL_E_DEVICE,
+                       "flash attention: tensor map for %s (%lld tokens, stride %lld, %d heads): "
+                       "driver error %d",
+                       what, (long long)tokens, (long long)stride, heads, (int)r);
+    return REEL_OK;
 }
 
 } /* namespace */
 
-/* Called by attn_flash_forward after its argument checks, on sm_90 devices, head_dim 128. */
+/* Called by attn_flash_forward after its argument checks (16-byte aligned pointers, strides a
+ * multiple of 8: what TMA needs too), on sm_90 devices, head_dim 128. */
 extern "C" int attn_flash_sm90a_forward(const attn_flash_args *a)
 {
+    PFN_cuTensorMapEncodeTiled_v12000 enc;
+    TRY(get_encoder(&enc));
+    CUtensorMap mq, mk, mv;
+    TRY(tensor_map(enc, a->q, a->q_tokens, a->q_stride, a->heads, "q", &mq));
+    TRY(tensor_map(enc, a->k, a->kv_tokens, a->kv_stride, a->heads, "k", &mk));
+    TRY(tensor_map(enc, a->v, a->kv_tokens, a->kv_stride, a->heads, "v", &mv));
     CUDA_TRY(cudaFuncSetAttribute(flash_fwd_sm90, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   (int)SMEM));
     dim3 grid((unsigned)((a->q_tokens + BM - 1) / BM), (unsigned)a->heads);
     flash_fwd_sm90<<<grid, THREADS, SMEM, (cudaStream_t)a->stream>>>(
-        (const __nv_bfloat16 *)a->q, (const __nv_bfloat16 *)a->k, (const __nv_bfloat16 *)a->v,
-        (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens, a->q_stride,
-        a->kv_stride, a->heads, a->scale * LOG2E, a->row_start, a->cols);
+        mq, mk, mv, (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens,
+        a->heads, a->scale * LOG2E, a->row_start, a->cols);
     CUDA_TRY_LAUNCH("flash attention (sm90a)");
     return REEL_OK;
 }
