@@ -41,6 +41,9 @@ typedef struct patch_geom {
     int f, h, w;
 } patch_geom;
 
+/* Most inputs one lincomb call takes (the UniPC corrector's four terms). */
+#define BACKEND_LINCOMB_MAX 4
+
 struct backend_ops {
     const char *name;
     void (*destroy)(backend *be); /* frees impl and be itself */
@@ -84,6 +87,12 @@ struct backend_ops {
 
     /* x += y * gate (gate [D] or [G, D], or NULL for a plain residual add). x is f32. */
     int (*add_gated)(backend *be, tensor *x, const tensor *y, const tensor *gate);
+    /* add_gated(x, y, gate), then out = layer_norm(x, weight, bias, shift, scale): the DiT's
+     * residual updates are each followed by the norm that reads x next, and one pass over the
+     * row saves a read of the f32 stream. */
+    int (*add_gated_norm)(backend *be, tensor *x, const tensor *y, const tensor *gate,
+                          const tensor *weight, const tensor *bias, const tensor *shift,
+                          const tensor *scale, float eps, tensor *out);
 
     /* out = x * (1 + scale) + shift, modulation vectors as above; shift or scale may be NULL
      * (out = x + shift adds a per-column vector to every row: the DiT adds a block's learned
@@ -103,6 +112,14 @@ struct backend_ops {
 
     /* tokens [f*h*w, pt*ph*pw*C] (channel fastest, then pw, ph, pt) -> latent [C, F, H, W]. */
     int (*unpatchify)(backend *be, const tensor *x, const patch_geom *g, tensor *out);
+
+    /* out[i] = (float)(coef[0] * in[0][i] + ... + coef[n-1] * in[n-1][i]) for n = 1 ..
+     * BACKEND_LINCOMB_MAX contiguous f32 tensors of out's element count (shapes may differ):
+     * the sampler's updates and classifier-free guidance. Each product and each partial sum is
+     * one IEEE double operation (input 0 first, no fused multiply-add), then one rounding to
+     * f32, so every backend gives the same bits. out may be one of the inputs (same data);
+     * it must not partly overlap any. */
+    int (*lincomb)(backend *be, int n, const tensor *const *in, const double *coef, tensor *out);
 };
 
 struct backend {

@@ -2,6 +2,8 @@
 
 #include "error.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 static const char *dev_name(enum device d) { return d == DEV_CUDA ? "cuda" : "cpu"; }
@@ -205,5 +207,36 @@ int barg_unpatchify(const char *op, const tensor *x, const patch_geom *g, const 
                        tensor_shape_str(x, sx, sizeof sx), tensor_shape_str(out, so, sizeof so),
                        g->f, g->h, g->w, g->pt, g->ph, g->pw);
     *channels = c;
+    return REEL_OK;
+}
+
+int barg_lincomb(const char *op, int n, const tensor *const *in, const double *coef,
+                 const tensor *out, enum device dev)
+{
+    char a[96], b[96], arg[16];
+    if (n < 1 || n > BACKEND_LINCOMB_MAX || !in || !coef)
+        return err_set(REEL_E_INVALID, "%s: %d inputs given, expected 1 to %d", op, n,
+                       BACKEND_LINCOMB_MAX);
+    TRY(barg_contig(op, "out", out, dev, DTM(DT_F32)));
+    int64_t count = tensor_numel(out);
+    uintptr_t o0 = (uintptr_t)out->data, o1 = o0 + (uintptr_t)count * sizeof(float);
+    for (int j = 0; j < n; j++) {
+        snprintf(arg, sizeof arg, "in[%d]", j);
+        if (!in[j])
+            return err_set(REEL_E_INVALID, "%s: %s is NULL", op, arg);
+        TRY(barg_contig(op, arg, in[j], dev, DTM(DT_F32)));
+        if (tensor_numel(in[j]) != count)
+            return err_set(REEL_E_INVALID, "%s: %s %s has %lld values, out %s has %lld", op, arg,
+                           tensor_shape_str(in[j], a, sizeof a), (long long)tensor_numel(in[j]),
+                           tensor_shape_str(out, b, sizeof b), (long long)count);
+        if (!isfinite(coef[j]))
+            return err_set(REEL_E_INVALID, "%s: the coefficient of %s is %g", op, arg, coef[j]);
+        uintptr_t i0 = (uintptr_t)in[j]->data, i1 = i0 + (uintptr_t)count * sizeof(float);
+        if (count > 0 && i0 != o0 && i0 < o1 && o0 < i1)
+            return err_set(REEL_E_INVALID,
+                           "%s: out %s partly overlaps %s %s (it may only be the same memory)",
+                           op, tensor_shape_str(out, b, sizeof b), arg,
+                           tensor_shape_str(in[j], a, sizeof a));
+    }
     return REEL_OK;
 }

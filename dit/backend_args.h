@@ -73,6 +73,12 @@ int barg_unpatchify(const char *op, const tensor *x, const patch_geom *g, const 
                     enum device dev, unsigned in_dtypes, unsigned out_dtypes, row_view *xv,
                     int64_t *channels);
 
+/* lincomb: n in 1..BACKEND_LINCOMB_MAX, every input and out contiguous f32 with out's element
+ * count, finite coefficients, and out either the very memory of an input or apart from it (a
+ * shifted overlap would read values another thread has already written). */
+int barg_lincomb(const char *op, int n, const tensor *const *in, const double *coef,
+                 const tensor *out, enum device dev);
+
 /* Group of row r in a modulation vector of m->rows groups over `rows` rows. */
 static inline int64_t barg_group(const row_view *m, int64_t r, int64_t rows)
 {

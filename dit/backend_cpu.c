@@ -91,12 +91,14 @@ static const struct backend_ops cpu_ops = {
     .rms_norm = cpu_rms_norm,
     .rope3d = cpu_rope3d,
     .add_gated = cpu_add_gated,
+    .add_gated_norm = cpu_add_gated_norm,
     .modulate = cpu_modulate,
     .gelu_tanh = cpu_gelu_tanh,
     .silu = cpu_silu,
     .softmax = cpu_softmax,
     .patch_embed = cpu_patch_embed,
     .unpatchify = cpu_unpatchify,
+    .lincomb = cpu_lincomb,
 };
 
 int backend_cpu_create(int threads, backend **out)

@@ -136,12 +136,14 @@ static backend_ops make_ops()
     o.rms_norm = cuda_rms_norm;
     o.rope3d = cuda_rope3d;
     o.add_gated = cuda_add_gated;
+    o.add_gated_norm = cuda_add_gated_norm;
     o.modulate = cuda_modulate;
     o.gelu_tanh = cuda_gelu_tanh;
     o.silu = cuda_silu;
     o.softmax = cuda_softmax;
     o.patch_embed = cuda_patch_embed;
     o.unpatchify = cuda_unpatchify;
+    o.lincomb = cuda_lincomb;
     return o;
 }
 

@@ -1,4 +1,5 @@
-/* CPU element-wise row ops: AdaLN modulation, gated residual add, GELU (tanh), SiLU.
+/* CPU element-wise row ops: AdaLN modulation, gated residual add, GELU (tanh), SiLU; and the
+ * sampler's linear combination of latents in double (lincomb).
  * Reference test: tests/test_ops_cpu.c. */
 #include "cpu_ops.h"
 
@@ -97,5 +98,40 @@ int cpu_silu(backend *be, const tensor *x, tensor *out)
     ew_job j = {.kind = EW_SILU};
     TRY(ew_check(be, "silu", &j, x, out));
     cpu_for_rows(be, j.x.rows, j.x.cols, ew_rows, &j);
+    return REEL_OK;
+}
+
+/* lincomb: the latent seen as rows of one value, so the pool splits it like any row op. */
+typedef struct lincomb_job {
+    int n;
+    const float *in[BACKEND_LINCOMB_MAX];
+    double coef[BACKEND_LINCOMB_MAX];
+    float *out;
+} lincomb_job;
+
+static void lincomb_range(void *ctx, int64_t begin, int64_t end, int worker)
+{
+    const lincomb_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        /* one statement per operation: C may contract a*b + c within an expression into a fused
+         * multiply-add (clang does by default), which the CUDA kernel does not do */
+        double acc = j->coef[0] * (double)j->in[0][i];
+        for (int k = 1; k < j->n; k++) {
+            double term = j->coef[k] * (double)j->in[k][i];
+            acc += term;
+        }
+        j->out[i] = (float)acc;
+    }
+}
+
+int cpu_lincomb(backend *be, int n, const tensor *const *in, const double *coef, tensor *out)
+{
+    TRY(barg_lincomb("lincomb", n, in, coef, out, DEV_CPU));
+    lincomb_job j = {.n = n, .out = out->data};
+    for (int k = 0; k < n; k++) {
+        j.in[k] = in[k]->data;
+        j.coef[k] = coef[k];
+    }
+    cpu_for_rows(be, tensor_numel(out), 1, lincomb_range, &j);
     return REEL_OK;
 }

@@ -67,6 +67,15 @@ int cpu_layer_norm(backend *be, const tensor *x, const tensor *weight, const ten
     return REEL_OK;
 }
 
+/* The reference is the two ops in turn. */
+int cpu_add_gated_norm(backend *be, tensor *x, const tensor *y, const tensor *gate,
+                       const tensor *weight, const tensor *bias, const tensor *shift,
+                       const tensor *scale, float eps, tensor *out)
+{
+    TRY(cpu_add_gated(be, x, y, gate));
+    return cpu_layer_norm(be, x, weight, bias, shift, scale, eps, out);
+}
+
 typedef struct rms_job {
     row_view x, out, weight;
     float eps;

@@ -49,10 +49,14 @@ int cpu_rms_norm(backend *be, const tensor *x, const tensor *weight, float eps,
 int cpu_softmax(backend *be, const tensor *x, tensor *out);
 int cpu_rope3d(backend *be, const tensor *x, const rope_grid *g, int head_dim, tensor *out);
 int cpu_add_gated(backend *be, tensor *x, const tensor *y, const tensor *gate);
+int cpu_add_gated_norm(backend *be, tensor *x, const tensor *y, const tensor *gate,
+                       const tensor *weight, const tensor *bias, const tensor *shift,
+                       const tensor *scale, float eps, tensor *out);
 int cpu_modulate(backend *be, const tensor *x, const tensor *shift, const tensor *scale,
                  tensor *out);
 int cpu_gelu_tanh(backend *be, const tensor *x, tensor *out);
 int cpu_silu(backend *be, const tensor *x, tensor *out);
+int cpu_lincomb(backend *be, int n, const tensor *const *in, const double *coef, tensor *out);
 int cpu_patch_embed(backend *be, const tensor *latent, const tensor *w, const tensor *bias,
                     tensor *out);
 int cpu_unpatchify(backend *be, const tensor *x, const patch_geom *g, tensor *out);

@@ -137,6 +137,70 @@ template <int V, typename TX, typename TO> __global__ void softmax_kernel(norm_p
     }
 }
 
+/* x += y * gate, then LayerNorm of the new x as layer_norm_kernel: one thread per 8 columns,
+ * the row held in registers (blockDim.x * 8 >= cols), so x and y are read once and x and out
+ * written once, with no second or third pass over the row. */
+struct add_norm_params {
+    float *x;
+    int64_t xs;
+    const void *y;
+    int64_t ys;
+    aux_vec gate;
+    norm_params n; /* out, weight, bias, shift, scale, rows, cols, eps */
+};
+
+template <typename TY, typename TO> __global__ void add_norm_kernel(add_norm_params a)
+{
+    __shared__ float shm[32];
+    const norm_params &p = a.n;
+    const int64_t r = blockIdx.x, c = (int64_t)threadIdx.x * 8;
+    const bool on = c < p.cols;
+    float v[8] = {};
+    if (on) {
+        float y[8], g[8];
+        float *x = a.x + r * a.xs + c;
+        load_v<8>(x, v);
+        load_v<8>(static_cast<const TY *>(a.y) + r * a.ys + c, y);
+        if (a.gate.p)
+            load_aux<8>(a.gate, r, c, g);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            v[k] += a.gate.p ? y[k] * g[k] : y[k];
+        store_v<8>(x, v);
+    }
+    float sum = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        sum += v[k];
+    float mean = block_reduce<false>(sum, shm) / (float)p.cols, sq = 0.0f;
+    if (on) {
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            sq += (v[k] - mean) * (v[k] - mean);
+    }
+    float rstd = rsqrtf(block_reduce<false>(sq, shm) / (float)p.cols + p.eps);
+    if (!on)
+        return;
+    float w[8], b[8], sh[8], sc[8];
+    if (p.weight.p)
+        load_aux<8>(p.weight, 0, c, w);
+    if (p.bias.p)
+        load_aux<8>(p.bias, 0, c, b);
+    if (p.shift.p)
+        load_aux<8>(p.shift, r, c, sh);
+    if (p.scale.p)
+        load_aux<8>(p.scale, r, c, sc);
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float y = (v[k] - mean) * rstd;
+        y = p.weight.p ? y * w[k] : y;
+        y = p.bias.p ? y + b[k] : y;
+        y = p.scale.p ? y * (1.0f + sc[k]) : y;
+        v[k] = p.shift.p ? y + sh[k] : y;
+    }
+    store_v<8>(static_cast<TO *>(p.out) + r * p.os + c, v);
+}
+
 enum norm_kind { NK_LAYER, NK_RMS, NK_RMS_ROPE, NK_SOFTMAX };
 
 /* Launches the kernel of `kind` with 8-wide chunks when every pointer allows, else 1-wide
@@ -213,6 +277,46 @@ int cuda_layer_norm(backend *be, const tensor *x, const tensor *weight, const te
     p.shift = make_aux(shv, xv.rows), p.scale = make_aux(scv, xv.rows);
     return norm_launch(be, op, NK_LAYER, p, xv.dtype, ov.dtype,
                        vec_ok(xv, ov, {&wv, &bv, &shv, &scv}));
+}
+
+int cuda_add_gated_norm(backend *be, tensor *x, const tensor *y, const tensor *gate,
+                        const tensor *weight, const tensor *bias, const tensor *shift,
+                        const tensor *scale, float eps, tensor *out)
+{
+    const char *op = "add_gated_norm";
+    row_view xv, yv, gv, ov, wv, bv, shv, scv;
+    TRY(barg_rows(op, "x", x, DEV_CUDA, DTM(DT_F32), &xv));
+    TRY(barg_rows_like(op, "y", y, x, DEV_CUDA, CUDA_FLOATS, &yv));
+    TRY(barg_mod(op, "gate", gate, xv.rows, xv.cols, DEV_CUDA, CUDA_FLOATS, &gv));
+    TRY(barg_rows_like(op, "out", out, x, DEV_CUDA, CUDA_FLOATS, &ov));
+    TRY(barg_vec(op, "weight", weight, xv.cols, DEV_CUDA, CUDA_FLOATS, &wv));
+    TRY(barg_vec(op, "bias", bias, xv.cols, DEV_CUDA, CUDA_FLOATS, &bv));
+    TRY(barg_mod(op, "shift", shift, xv.rows, xv.cols, DEV_CUDA, CUDA_FLOATS, &shv));
+    TRY(barg_mod(op, "scale", scale, xv.rows, xv.cols, DEV_CUDA, CUDA_FLOATS, &scv));
+    /* rows wider than one block of 8-column threads, or unaligned views: the two ops in turn */
+    if (xv.cols / 8 > 1024 || !vec_ok(xv, ov, {&yv, &gv, &wv, &bv, &shv, &scv})) {
+        TRY(cuda_add_gated(be, x, y, gate));
+        return cuda_layer_norm(be, x, weight, bias, shift, scale, eps, out);
+    }
+    if (xv.rows == 0 || xv.cols == 0)
+        return REEL_OK;
+    add_norm_params a = {};
+    a.x = (float *)xv.data, a.xs = xv.stride, a.y = yv.data, a.ys = yv.stride;
+    a.gate = make_aux(gv, xv.rows);
+    norm_params &p = a.n;
+    p.out = ov.data, p.os = ov.stride, p.rows = xv.rows, p.cols = xv.cols, p.eps = eps;
+    p.weight = make_aux(wv, xv.rows), p.bias = make_aux(bv, xv.rows);
+    p.shift = make_aux(shv, xv.rows), p.scale = make_aux(scv, xv.rows);
+    unsigned grid;
+    TRY(cuda_row_grid(op, xv.rows, &grid));
+    TRY(cuda_enter(be));
+    const int block = (int)((xv.cols / 8 + 31) / 32 * 32);
+    cudaStream_t s = cuda_stream(be);
+    return dispatch_xo(yv.dtype, ov.dtype, [&](auto yt, auto ot) -> int {
+        add_norm_kernel<decltype(yt), decltype(ot)><<<grid, block, 0, s>>>(a);
+        CUDA_TRY_LAUNCH(op);
+        return REEL_OK;
+    });
 }
 
 int cuda_rms_norm(backend *be, const tensor *x, const tensor *weight, float eps,

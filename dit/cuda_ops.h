@@ -83,10 +83,14 @@ int cuda_rope_table(backend *be, const rope_grid *g, int head_dim, const float2 
 void cuda_rope_tables_release(cuda_impl *impl);
 
 int cuda_add_gated(backend *be, tensor *x, const tensor *y, const tensor *gate);
+int cuda_add_gated_norm(backend *be, tensor *x, const tensor *y, const tensor *gate,
+                        const tensor *weight, const tensor *bias, const tensor *shift,
+                        const tensor *scale, float eps, tensor *out);
 int cuda_modulate(backend *be, const tensor *x, const tensor *shift, const tensor *scale,
                   tensor *out);
 int cuda_gelu_tanh(backend *be, const tensor *x, tensor *out);
 int cuda_silu(backend *be, const tensor *x, tensor *out);
+int cuda_lincomb(backend *be, int n, const tensor *const *in, const double *coef, tensor *out);
 /* out = act(out + bias) over a row view: the GEMM epilogue when cuBLASLt cannot fuse it. */
 int cuda_bias_act(backend *be, const row_view *out, const row_view *bias, enum act act);
 

@@ -63,15 +63,25 @@ typedef struct wan_profile {
     double gemm_ms, self_attn_ms, cross_attn_ms, other_ms, total_ms;
 } wan_profile;
 
+/* One forward predicts the velocity of one latent at one timestep under n_contexts text
+ * contexts (classifier-free guidance passes the prompt's and the negative prompt's: n = 2).
+ * The time and patch embeddings are computed once and the tokens repeated, so every GEMM, norm
+ * and modulation runs once over n x tokens rows; attention runs per context (each element
+ * attends over its own tokens, and cross-attends to its own context). Prediction i equals what
+ * a forward with contexts[i] alone gives, up to the GEMMs' summation order on CUDA (bit-equal
+ * on the CPU). The self-attention plugin is called n times per layer, in context order. */
 typedef struct wan_forward_args {
     const tensor *latent;      /* [C, F, H, W] f32 on the backend's device */
     const float *timesteps;    /* n_timesteps values: 1 (whole video) or F (one per frame) */
     int n_timesteps;
-    const wan_context *context;
+    const wan_context *const *contexts; /* n_contexts prepared contexts, one per prediction */
+    int n_contexts;            /* >= 1 */
     attn_instance *self_attn;  /* plugin instance created for this grid */
     attn_instance *cross_attn; /* dense instance */
     int step;                  /* denoising step index, passed to the plugin */
-    tensor *out;               /* [C_out, F, H, W] f32 on the device: the flow velocity */
+    tensor *out;               /* [n_contexts, C_out, F, H, W] f32 on the device: the flow
+                                  velocity under each context; [C_out, F, H, W] also accepted
+                                  when n_contexts is 1 */
     wan_profile *profile;      /* NULL: no timing */
 } wan_forward_args;
 
@@ -86,8 +96,9 @@ void wan_dit_free(wan_dit *m);
 int wan_context_prepare(wan_dit *m, const tensor *context, arena *scratch, wan_context *out);
 void wan_context_free(wan_dit *m, wan_context *c);
 
-/* Activation bytes one forward needs for a latent of F x H x W (for sizing the arena). */
-size_t wan_dit_scratch_bytes(const wan_dit *m, int F, int H, int W);
+/* Activation bytes one forward with n_contexts contexts needs for a latent of F x H x W (for
+ * sizing the arena; the latent and the output are the caller's). */
+size_t wan_dit_scratch_bytes(const wan_dit *m, int F, int H, int W, int n_contexts);
 
 int wan_dit_forward(wan_dit *m, const wan_forward_args *args, arena *scratch);
 

@@ -198,12 +198,16 @@ static int relay_frames(void *user, const float *frames, int n)
     return progress(r->par, "decode", r->done, r->total);
 }
 
+/* The whole loop stays on the backend's device: the latent, the two velocity predictions (in
+ * the arena, below the DiT's mark) and the sampler's history; the host holds the latent only
+ * for the noise upload before the loop and the VAE after it. */
 typedef struct denoise_state {
     wan_context cond, uncond;
     arena S;
     attn_instance *self, *cross;
-    tensor lat, v_dev;
-    float *x, *v_cond, *v_uncond;
+    tensor lat, v, v_cond, v_uncond; /* v: [passes, C, F, H, W]; v_cond, v_uncond: its slices */
+    int batched;                      /* both guidance passes in one forward */
+    float *x;
     scheduler *sched;
 } denoise_state;
 
@@ -217,19 +221,29 @@ static void denoise_free(t2v_pipeline *p, denoise_state *d)
     attn_instance_free(d->self);
     attn_instance_free(d->cross);
     free(d->x);
-    free(d->v_cond);
-    free(d->v_uncond);
     sched_free(d->sched);
 }
 
-static int run_dit(t2v_pipeline *p, denoise_state *d, const wan_context *ctx, float t, int step,
-                   float *v_host)
+static int run_dit(t2v_pipeline *p, denoise_state *d, const wan_context *const *ctx, int n,
+                   float t, int step, tensor *v)
 {
-    wan_forward_args a = {&d->lat, &t, 1, ctx, d->self, d->cross, step, &d->v_dev, NULL};
-    TRY(wan_dit_forward(p->dit, &a, &d->S));
-    tensor vh = tensor_make(v_host, DT_F32, DEV_CPU, 4, d->v_dev.shape);
-    TRY(p->be->ops->copy(p->be, &d->v_dev, &vh));
-    return p->be->ops->sync(p->be);
+    wan_forward_args a = {.latent = &d->lat, .timesteps = &t, .n_timesteps = 1, .contexts = ctx,
+                          .n_contexts = n, .self_attn = d->self, .cross_attn = d->cross,
+                          .step = step, .out = v};
+    return wan_dit_forward(p->dit, &a, &d->S);
+}
+
+/* Both guidance passes in one forward when the device has room for twice the activations
+ * (with a quarter of the memory left over); the CPU always batches (rows are independent
+ * there, so the result is the same bits either way). */
+static int batch_passes(t2v_pipeline *p, int T, int h, int w, size_t fixed)
+{
+    backend *be = p->be;
+    size_t fr = 0, tot = 0;
+    if (be->dev != DEV_CUDA || !be->ops->mem_info || be->ops->mem_info(be, &fr, &tot) < 0)
+        return be->dev != DEV_CUDA;
+    size_t need = wan_dit_scratch_bytes(p->dit, T, h, w, 2) + fixed;
+    return need < fr && fr - need > tot / 4;
 }
 
 static int generate(t2v_pipeline *p, const t2v_params *par, denoise_state *d)
@@ -275,9 +289,15 @@ static int generate(t2v_pipeline *p, const t2v_params *par, denoise_state *d)
                      dim, p->dit->cfg.text_dim);
     const wan_config *c = p->dit ? &p->dit->cfg : NULL;
     const size_t n_lat = c ? (size_t)c->in_dim * T * h * w : 0;
-    if (st >= 0)
-        st = arena_init(&d->S, be, wan_dit_scratch_bytes(p->dit, T, h, w) + ((size_t)64 << 20),
+    const size_t n_out = c ? (size_t)c->out_dim * T * h * w : 0;
+    /* the latent and one prediction per pass live below the DiT's own activations */
+    const size_t loop_bytes = (n_lat + (guided ? 2 : 1) * n_out) * sizeof(float) + ((size_t)64 << 20);
+    if (st >= 0) {
+        d->batched = guided && batch_passes(p, T, h, w, loop_bytes);
+        st = arena_init(&d->S, be,
+                        wan_dit_scratch_bytes(p->dit, T, h, w, d->batched ? 2 : 1) + loop_bytes,
                         "DiT activations");
+    }
     if (st >= 0) {
         tensor ct = tensor_2d(c_cond, DT_F32, DEV_CPU, n_cond, dim);
         st = wan_context_prepare(p->dit, &ct, &d->S, &d->cond);
@@ -290,39 +310,52 @@ static int generate(t2v_pipeline *p, const t2v_params *par, denoise_state *d)
     free(c_uncond);
     TRY(st);
     int64_t ls[4] = {c->in_dim, T, h, w}, os[4] = {c->out_dim, T, h, w};
+    int64_t vs[5] = {guided ? 2 : 1, c->out_dim, T, h, w};
     TRY(arena_tensor(&d->S, DT_F32, 4, ls, &d->lat));
-    TRY(arena_tensor(&d->S, DT_F32, 4, os, &d->v_dev));
+    TRY(arena_tensor(&d->S, DT_F32, 5, vs, &d->v));
+    d->v_cond = tensor_make(d->v.data, DT_F32, be->dev, 4, os);
+    if (guided)
+        d->v_uncond = tensor_make((float *)d->v.data + n_out, DT_F32, be->dev, 4, os);
     d->x = malloc(n_lat * sizeof(float));
-    d->v_cond = malloc(n_lat * sizeof(float));
-    d->v_uncond = guided ? malloc(n_lat * sizeof(float)) : NULL;
-    if (!d->x || !d->v_cond || (guided && !d->v_uncond))
+    if (!d->x)
         return err_set(REEL_E_NOMEM, "latents of %zu values", n_lat);
     t2v_noise(par->seed, d->x, n_lat);
-    TRY(sched_create(par->sampler, par->steps, par->shift, n_lat, &d->sched));
+    tensor xh = tensor_make(d->x, DT_F32, DEV_CPU, 4, ls);
+    TRY(be->ops->copy(be, &xh, &d->lat));
+    TRY(sched_create(par->sampler, par->steps, par->shift, be, (int64_t)n_lat, &d->sched));
     reel_attn_config ac = wan_dit_attn_config(p->dit, T, h, w, par->steps);
     TRY(attn_instance_create(par->attn ? par->attn : p->attn_default, &ac, &d->self));
     TRY(attn_instance_create("dense", &ac, &d->cross));
     sample_memory(p);
 
     TRY(progress(par, "denoise", 0, par->steps));
-    tensor xh = tensor_make(d->x, DT_F32, DEV_CPU, 4, ls);
     for (int k = 0; k < par->steps; k++) {
         float t = sched_timestep(d->sched, k);
-        TRY(be->ops->copy(be, &xh, &d->lat));
-        TRY(run_dit(p, d, &d->cond, t, k, d->v_cond));
-        if (guided) {
-            /* conditional first, then unconditional; v = u + g (c - u), as the reference */
-            TRY(run_dit(p, d, &d->uncond, t, k, d->v_uncond));
-            for (size_t i = 0; i < n_lat; i++)
-                d->v_cond[i] = d->v_uncond[i] + par->guidance * (d->v_cond[i] - d->v_uncond[i]);
+        /* conditional first, then unconditional (one batched forward or two); the sampler forms
+         * v = u + g (c - u), as the reference, inside its step */
+        const wan_context *ctx[2] = {&d->cond, &d->uncond};
+        if (d->batched) {
+            TRY(run_dit(p, d, ctx, 2, t, k, &d->v));
+        } else {
+            TRY(run_dit(p, d, ctx, 1, t, k, &d->v_cond));
+            if (guided)
+                TRY(run_dit(p, d, ctx + 1, 1, t, k, &d->v_uncond));
         }
-        TRY(sched_step(d->sched, k, d->v_cond, d->x));
+        TRY(sched_step(d->sched, k, &d->v_cond, guided ? &d->v_uncond : NULL, par->guidance,
+                       &d->lat));
         TRY(attn_instance_end_step(d->self, k));
+        /* the step's work is done (or has failed) before it is reported or cancelled */
+        TRY(be->ops->sync(be));
         if (k == 0)
             sample_memory(p);
         TRY(progress(par, "denoise", k + 1, par->steps));
     }
-    /* the DiT's activations go before the VAE needs room */
+    /* the clean latent to the host; the DiT's activations and the sampler's history go before
+     * the VAE needs room */
+    TRY(be->ops->copy(be, &d->lat, &xh));
+    TRY(be->ops->sync(be));
+    sched_free(d->sched);
+    d->sched = NULL;
     wan_context_free(p->dit, &d->cond);
     wan_context_free(p->dit, &d->uncond);
     arena_release(&d->S);

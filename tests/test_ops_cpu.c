@@ -1,7 +1,8 @@
 /* The CPU backend against naive double-precision loops written from the spec
  * (/work/shared/specs/wan_dit_detail.md §3), on random data at odd shapes, with strided row
  * views and grouped modulation; then the calls each op must refuse. Tolerance: relative L2
- * error 1e-5 (fp32 arithmetic against double). */
+ * error 1e-5 (fp32 arithmetic against double); lincomb, which computes in double, 1e-7 (its one
+ * f32 rounding) and bit-equal to the documented double sum. */
 #include "check.h"
 
 #include "dit/error.h"
@@ -375,6 +376,68 @@ static void test_elementwise(void)
     test_unary_case(U_SOFTMAX, 9, 513, 5);
 }
 
+/* ------------------------------------------------------------------------------ lincomb */
+
+/* n inputs of len values with random coefficients, out poisoned; against sum_j c_j x_j in
+ * double (rel L2 within f32 rounding, 2^-24 per element), and bit for bit against that sum
+ * taken in the documented order and rounded once; then out as one of the inputs. */
+static void test_lincomb_case(int n, int64_t len)
+{
+    buf in[BACKEND_LINCOMB_MAX], out = make_rows(1, len, len, NAN, 0);
+    const tensor *inp[BACKEND_LINCOMB_MAX];
+    tensor t[BACKEND_LINCOMB_MAX], o = as_1d(&out);
+    double coef[BACKEND_LINCOMB_MAX];
+    for (int j = 0; j < n; j++) {
+        in[j] = make_rows(1, len, len, 0, 1);
+        t[j] = as_1d(&in[j]);
+        inp[j] = &t[j];
+        coef[j] = check_rand_normal() * 3;
+    }
+    double *ref = malloc((size_t)len * sizeof(double));
+    int64_t bits = 0;
+    for (int64_t i = 0; i < len; i++) {
+        double acc = coef[0] * in[0].mem[i];
+        for (int j = 1; j < n; j++) {
+            double term = coef[j] * in[j].mem[i];
+            acc += term;
+        }
+        ref[i] = acc;
+    }
+    CHECK_OK(be->ops->lincomb(be, n, inp, coef, &o));
+    for (int64_t i = 0; i < len; i++)
+        bits += out.mem[i] != (float)ref[i];
+    double e = check_rel_l2_d(out.mem, ref, (size_t)len);
+    CHECK(e < 1e-7 && bits == 0, "lincomb of %d x %lld: rel_l2 %.3g, %lld values off the "
+          "double sum rounded once", n, (long long)len, e, (long long)bits);
+    /* in place over the last input */
+    CHECK_OK(be->ops->lincomb(be, n, inp, coef, &t[n - 1]));
+    CHECK(memcmp(in[n - 1].mem, out.mem, (size_t)len * sizeof(float)) == 0,
+          "lincomb of %d in place differs from out of place", n);
+    free(ref), free(out.mem);
+    for (int j = 0; j < n; j++)
+        free(in[j].mem);
+}
+
+static void test_lincomb(void)
+{
+    test_lincomb_case(1, 1);
+    test_lincomb_case(2, 1000);
+    test_lincomb_case(3, 70001); /* past the inline size: split over the pool */
+    test_lincomb_case(4, 257);
+
+    /* a [2, n] prediction's two slices and a latent of another shape with n values */
+    float mem[3 * 24];
+    check_fill_normal(mem, 3 * 24, 1);
+    tensor pair = tensor_2d(mem, DT_F32, DEV_CPU, 2, 24);
+    tensor x = tensor_2d(mem + 48, DT_F32, DEV_CPU, 4, 6);
+    tensor c = tensor_slice(&pair, 0, 0, 1), u = tensor_slice(&pair, 0, 1, 1);
+    float want[24];
+    for (int i = 0; i < 24; i++)
+        want[i] = (float)(mem[48 + i] - 0.5 * mem[i] + 2.0 * mem[24 + i]);
+    CHECK_OK(be->ops->lincomb(be, 3, (const tensor *[]){&x, &c, &u}, (double[]){1, -0.5, 2}, &x));
+    CHECK(memcmp(mem + 48, want, sizeof want) == 0, "lincomb over slices of a [2, 24] tensor");
+}
+
 /* ------------------------------------------------------------------------------ patches */
 
 static void test_patch_embed_case(int64_t C, int64_t D, int pt, int ph, int pw, int f, int h,
@@ -537,6 +600,28 @@ static void test_refusals(void)
     CHECK(be->ops->unpatchify(be, &tok, &pg, &lat2) == REEL_E_INVALID, "unpatchify out shape");
     tensor c3 = tensor_1d(mem, DT_F32, DEV_CPU, 3);
     CHECK(be->ops->copy(be, &c3, &w10) == REEL_E_INVALID, "copy count mismatch");
+
+    const tensor *five[5] = {&w10, &w10, &w10, &w10, &w10};
+    double k5[5] = {1, 1, 1, 1, 1};
+    tensor l10 = tensor_1d(mem + 2048, DT_F32, DEV_CPU, 10);
+    CHECK(be->ops->lincomb(be, 5, five, k5, &l10) == REEL_E_INVALID, "lincomb of 5 inputs");
+    CHECK(be->ops->lincomb(be, 0, five, k5, &l10) == REEL_E_INVALID, "lincomb of no input");
+    CHECK(be->ops->lincomb(be, 2, (const tensor *[]){&w10, &c3}, k5, &l10) == REEL_E_INVALID &&
+              strstr(err_msg(), "in[1]") && strstr(err_msg(), "[3]"),
+          "lincomb count mismatch: %s", err_msg());
+    tensor b10 = w10;
+    b10.dtype = DT_BF16;
+    CHECK(be->ops->lincomb(be, 1, (const tensor *[]){&b10}, k5, &l10) == REEL_E_INVALID &&
+              strstr(err_msg(), "bf16"), "lincomb bf16 input: %s", err_msg());
+    CHECK(be->ops->lincomb(be, 1, (const tensor *[]){&x}, k5, &l10) == REEL_E_INVALID,
+          "lincomb [6, 10] into 10 values");
+    tensor shifted = tensor_1d(mem + 2049, DT_F32, DEV_CPU, 10);
+    CHECK(be->ops->lincomb(be, 1, (const tensor *[]){&shifted}, k5, &l10) == REEL_E_INVALID &&
+              strstr(err_msg(), "overlap"), "lincomb partial overlap: %s", err_msg());
+    CHECK(be->ops->lincomb(be, 1, (const tensor *[]){&w10}, (double[]){NAN}, &l10) ==
+              REEL_E_INVALID, "lincomb NaN coefficient");
+    CHECK(be->ops->lincomb(be, 1, (const tensor *[]){&w10}, k5, &ac) == REEL_E_INVALID,
+          "lincomb cuda out");
 }
 
 int main(void)
@@ -550,6 +635,7 @@ int main(void)
     test_layer_norm();
     test_rope();
     test_elementwise();
+    test_lincomb();
     test_patches();
     test_copy_fill();
     test_refusals();

@@ -1,7 +1,10 @@
 /* Samplers: schedules against the values worked out from the reference formulas (spec §4.3,
  * §4.5), exactness on straight flow paths, and single UniPC updates against the reference's
  * general recursion (the R rho = b system built term by term, not the closed forms the sampler
- * uses). */
+ * uses), with and without classifier-free guidance (the reference's v = u + g (c - u) formed in
+ * double here). The samplers run on the CPU backend over host tensors. Tolerances: single
+ * updates 1e-5 (1 + |x|) (the f32 state against double), straight paths rel L2 2e-6 after up
+ * to 50 f32 roundings of the state. */
 #include "check.h"
 
 #include "dit/error.h"
@@ -10,6 +13,43 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+static backend *be;
+
+/* One f32 value as a tensor on the CPU backend. */
+static tensor scalar(float *v) { return tensor_1d(v, DT_F32, DEV_CPU, 1); }
+
+/* One step over scalars; uncond NULL: no guidance. */
+static int step1(scheduler *s, int k, float *cond, float *uncond, double g, float *x)
+{
+    tensor c = scalar(cond), u = uncond ? scalar(uncond) : (tensor){0}, xt = scalar(x);
+    return sched_step(s, k, &c, uncond ? &u : NULL, g, &xt);
+}
+
+/* A fresh prediction pair and the guided velocity the reference forms from it (g = 1: the
+ * conditional one alone, *u untouched). */
+static double draw_velocity(double g, float *c, float *u)
+{
+    *c = (float)check_rand_normal();
+    if (g == 1.0)
+        return *c;
+    *u = (float)check_rand_normal();
+    return *u + g * ((double)*c - *u);
+}
+
+/* A sampler over one value, its schedule (steps + 1 entries) in sg, and a random start. */
+static scheduler *scalar_sampler(enum sched_kind kind, int steps, double shift, double *sg,
+                                 float *x0)
+{
+    scheduler *s = NULL;
+    CHECK_OK(sched_create(kind, steps, shift, be, 1, &s));
+    if (kind == SCHED_DPMPP)
+        sched_sigmas_dpmpp(steps, shift, sg, NULL);
+    else
+        sched_sigmas_unipc(steps, shift, sg, NULL);
+    *x0 = (float)check_rand_normal();
+    return s;
+}
 
 static const int t_s5[50] = {999, 995, 991, 987, 982, 978, 973, 968, 963, 957, 952, 946, 940,
                              934, 927, 920, 913, 906, 898, 890, 882, 873, 863, 854, 843, 833,
@@ -84,18 +124,17 @@ static double ref_predictor(const double *sg, int k, int order, double x, double
     return out;
 }
 
-static void test_unipc_updates(void)
+static void test_unipc_updates(double g)
 {
     const int N = 6;
-    scheduler *s;
-    CHECK_OK(sched_create(SCHED_UNIPC, N, 5.0, 1, &s));
     double sg[7];
-    sched_sigmas_unipc(N, 5.0, sg, NULL);
-    float x = (float)check_rand_normal();
+    float x;
+    scheduler *s = scalar_sampler(SCHED_UNIPC, N, 5.0, sg, &x);
     double xr = x, x_last = 0, m1 = 0, m2 = 0;
     int order_prev = 0, lon = 0;
     for (int k = 0; k < N; k++) {
-        float v = (float)check_rand_normal();
+        float c, u;
+        double v = draw_velocity(g, &c, &u);
         double m = xr - (double)(float)sg[k] * v;
         if (k > 0)
             xr = ref_corrector(sg, k, order_prev, x_last, m, m1, m2);
@@ -108,26 +147,26 @@ static void test_unipc_updates(void)
         m2 = m1;
         m1 = m;
         lon = lon < 2 ? lon + 1 : 2;
-        /* feed reel the same velocity at its own (float) sample */
-        CHECK_OK(sched_step(s, k, &v, &x));
-        CHECK(fabs(x - xr) <= 1e-5 * (1 + fabs(xr)), "UniPC step %d: %.8f vs reference %.8f", k, x, xr);
+        /* feed reel the same predictions at its own (float) sample */
+        CHECK_OK(step1(s, k, &c, g == 1.0 ? NULL : &u, g, &x));
+        CHECK(fabs(x - xr) <= 1e-5 * (1 + fabs(xr)), "UniPC step %d, guidance %g: %.8f vs "
+              "reference %.8f", k, g, x, xr);
         xr = x; /* continue both from reel's float state so errors do not compound */
     }
     sched_free(s);
 }
 
 /* DPM-Solver++ 2M (midpoint) as fm_solvers.py writes it, scalar */
-static void test_dpmpp_updates(void)
+static void test_dpmpp_updates(double g)
 {
     const int N = 5;
-    scheduler *s;
-    CHECK_OK(sched_create(SCHED_DPMPP, N, 3.0, 1, &s));
     double sg[6];
-    sched_sigmas_dpmpp(N, 3.0, sg, NULL);
-    float x = (float)check_rand_normal();
+    float x;
+    scheduler *s = scalar_sampler(SCHED_DPMPP, N, 3.0, sg, &x);
     double m_prev = 0;
     for (int k = 0; k < N; k++) {
-        float v = (float)check_rand_normal();
+        float c, u;
+        double v = draw_velocity(g, &c, &u);
         double m = x - (double)(float)sg[k] * v, want;
         double alpha_t = 1 - sg[k + 1];
         if (sg[k + 1] == 0) {
@@ -141,33 +180,56 @@ static void test_dpmpp_updates(void)
             want = sg[k + 1] / sg[k] * x - alpha_t * (exp(-h) - 1) * D0 -
                    0.5 * alpha_t * (exp(-h) - 1) * D1;
         }
-        CHECK_OK(sched_step(s, k, &v, &x));
-        CHECK(fabs(x - want) <= 1e-5 * (1 + fabs(want)), "DPM++ step %d: %.8f vs %.8f", k, x, want);
+        CHECK_OK(step1(s, k, &c, g == 1.0 ? NULL : &u, g, &x));
+        CHECK(fabs(x - want) <= 1e-5 * (1 + fabs(want)), "DPM++ step %d, guidance %g: %.8f vs %.8f",
+              k, g, x, want);
         m_prev = m;
     }
     sched_free(s);
 }
 
-/* On a straight path x = (1 - sigma) x0 + sigma e the velocity e - x0 is exact, and every
- * sampler must land on x0. */
-static void test_straight_path(enum sched_kind kind, int steps)
+/* Euler: x + fp32(sigma_{k+1} - sigma_k) v, v guided as the reference forms it */
+static void test_euler_updates(double g)
 {
-    const size_t n = 257;
+    const int N = 4;
+    double sg[5];
+    float x;
+    scheduler *s = scalar_sampler(SCHED_EULER, N, 5.0, sg, &x);
+    for (int k = 0; k < N; k++) {
+        float c, u;
+        double v = draw_velocity(g, &c, &u);
+        double want = x + (double)(float)(sg[k + 1] - sg[k]) * v;
+        CHECK_OK(step1(s, k, &c, g == 1.0 ? NULL : &u, g, &x));
+        CHECK(fabs(x - want) <= 1e-5 * (1 + fabs(want)), "Euler step %d, guidance %g: %.8f vs %.8f",
+              k, g, x, want);
+    }
+    sched_free(s);
+}
+
+/* On a straight path x = (1 - sigma) x0 + sigma e the velocity e - x0 is exact, and every
+ * sampler must land on x0. Guided (g != 1), cond and uncond are the two slices of one [2, 257]
+ * prediction, both holding the exact velocity, which guidance then leaves as it is. */
+static void test_straight_path(enum sched_kind kind, int steps, double g)
+{
+    const int64_t n = 257;
     float *x0 = malloc(n * sizeof *x0), *e = malloc(n * sizeof *e), *x = malloc(n * sizeof *x);
-    float *v = malloc(n * sizeof *v);
+    float *v = malloc(2 * n * sizeof *v);
     check_fill_normal(x0, n, 1.0f);
     check_fill_normal(e, n, 1.0f);
     scheduler *s;
-    CHECK_OK(sched_create(kind, steps, 5.0, n, &s));
+    CHECK_OK(sched_create(kind, steps, 5.0, be, n, &s));
     double s0 = sched_sigma(s, 0);
-    for (size_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n; i++) {
         x[i] = (float)((1 - s0) * x0[i] + s0 * e[i]);
-        v[i] = e[i] - x0[i];
+        v[i] = v[n + i] = e[i] - x0[i];
     }
+    tensor vt = tensor_2d(v, DT_F32, DEV_CPU, 2, n), xt = tensor_1d(x, DT_F32, DEV_CPU, n);
+    tensor cond = tensor_slice(&vt, 0, 0, 1), uncond = tensor_slice(&vt, 0, 1, 1);
     for (int k = 0; k < steps; k++)
-        CHECK_OK(sched_step(s, k, v, x));
-    double err = check_rel_l2(x, x0, n);
-    CHECK(err < 2e-6, "%s, %d steps: straight path ends %.3e from x0", sched_kind_name(kind), steps, err);
+        CHECK_OK(sched_step(s, k, &cond, g == 1.0 ? NULL : &uncond, g, &xt));
+    double err = check_rel_l2(x, x0, (size_t)n);
+    CHECK(err < 2e-6, "%s, %d steps, guidance %g: straight path ends %.3e from x0",
+          sched_kind_name(kind), steps, g, err);
     sched_free(s);
     free(x0), free(e), free(x), free(v);
 }
@@ -175,6 +237,9 @@ static void test_straight_path(enum sched_kind kind, int steps)
 int main(void)
 {
     check_seed("test_sched");
+    CHECK_OK(backend_cpu_create(2, &be));
+    if (!be)
+        return check_done();
     check_schedule(5.0, t_s5);
     check_schedule(3.0, t_s3);
     check_schedule(8.0, t_s8);
@@ -205,31 +270,44 @@ int main(void)
     }
     CHECK(ups >= 11, "only %d DPM++ timesteps above UniPC's", ups);
 
-    test_unipc_updates();
-    test_dpmpp_updates();
-    for (int steps = 1; steps <= 12; steps += 11) {
-        test_straight_path(SCHED_UNIPC, steps);
-        test_straight_path(SCHED_DPMPP, steps);
-        test_straight_path(SCHED_EULER, steps);
+    for (double g = 1.0; g <= 5.0; g += 4.0) {
+        test_unipc_updates(g);
+        test_dpmpp_updates(g);
+        test_euler_updates(g);
     }
-    test_straight_path(SCHED_UNIPC, 50);
+    for (int steps = 1; steps <= 12; steps += 11) {
+        test_straight_path(SCHED_UNIPC, steps, 1.0);
+        test_straight_path(SCHED_DPMPP, steps, 1.0);
+        test_straight_path(SCHED_EULER, steps, 1.0);
+        test_straight_path(SCHED_UNIPC, steps, 5.0);
+        test_straight_path(SCHED_DPMPP, steps, 5.0);
+        test_straight_path(SCHED_EULER, steps, 5.0);
+    }
+    test_straight_path(SCHED_UNIPC, 50, 1.0);
 
     /* an order-1 UniPC predictor is an Euler step */
     {
         scheduler *a, *b;
         float xa = 0.3f, xb = 0.3f, v = -1.7f;
-        CHECK_OK(sched_create(SCHED_UNIPC, 10, 3.0, 1, &a));
-        CHECK_OK(sched_create(SCHED_EULER, 10, 3.0, 1, &b));
-        CHECK_OK(sched_step(a, 0, &v, &xa));
-        CHECK_OK(sched_step(b, 0, &v, &xb));
+        CHECK_OK(sched_create(SCHED_UNIPC, 10, 3.0, be, 1, &a));
+        CHECK_OK(sched_create(SCHED_EULER, 10, 3.0, be, 1, &b));
+        CHECK_OK(step1(a, 0, &v, NULL, 1.0, &xa));
+        CHECK_OK(step1(b, 0, &v, NULL, 1.0, &xb));
         CHECK(fabsf(xa - xb) < 1e-6f, "first UniPC step %.8f vs Euler %.8f", xa, xb);
-        CHECK(sched_step(a, 2, &v, &xa) == REEL_E_INVALID, "out-of-order step accepted");
+        CHECK(step1(a, 2, &v, NULL, 1.0, &xa) == REEL_E_INVALID, "out-of-order step accepted");
+        /* a prediction of another size is refused by name, before any work */
+        float two[2] = {0};
+        tensor x = scalar(&xa), c1 = scalar(&v), u2 = tensor_1d(two, DT_F32, DEV_CPU, 2);
+        CHECK(sched_step(a, 1, &c1, &u2, 5.0, &x) == REEL_E_INVALID &&
+                  strstr(err_msg(), "uncond"), "uncond of 2 values for 1: %s", err_msg());
         sched_free(a);
         sched_free(b);
     }
     enum sched_kind kind;
     CHECK(sched_kind_from_name("ddim", &kind) == REEL_E_INVALID && strstr(err_msg(), "unipc"),
           "unknown sampler name: %s", err_msg());
-    CHECK(sched_create(SCHED_UNIPC, 0, 5.0, 1, &(scheduler *){NULL}) == REEL_E_INVALID, "0 steps accepted");
+    CHECK(sched_create(SCHED_UNIPC, 0, 5.0, be, 1, &(scheduler *){NULL}) == REEL_E_INVALID,
+          "0 steps accepted");
+    backend_free(be);
     return check_done();
 }

@@ -1,5 +1,7 @@
 /* reel bench dit: one Wan DiT forward at real shapes with synthetic weights (no checkpoint
- * needed), timed after a warm-up, with the time split into GEMMs, attention and the rest. */
+ * needed), timed after a warm-up, with the time split into GEMMs, attention and the rest.
+ * --batch N times one forward over N text contexts (classifier-free guidance uses 2), reported
+ * per forward and per prediction, so that it can be set against N single forwards. */
 #include "cli.h"
 
 #include "attention/attn.h"
@@ -14,7 +16,7 @@
 
 typedef struct bench_dit_job {
     const char *preset, *attn, *backend_name;
-    int frames, width, height, iters, json;
+    int frames, width, height, iters, batch, json;
 } bench_dit_job;
 
 static int run(const bench_dit_job *j)
@@ -28,13 +30,16 @@ static int run(const bench_dit_job *j)
     TRY(backend_create_by_name(j->backend_name, &be));
     wan_dit *m = NULL;
     arena S = {0};
-    wan_context ctx = {0};
+    const int N = j->batch;
+    wan_context *ctx = calloc((size_t)N, sizeof *ctx);
+    const wan_context **ctxs = calloc((size_t)N, sizeof *ctxs);
     attn_instance *self = NULL, *cross = NULL;
     float *host = NULL;
     double t_load = clock_ms();
-    int st = wan_dit_create_random(&cfg, be, 1234, &m);
+    int st = ctx && ctxs ? wan_dit_create_random(&cfg, be, 1234, &m)
+                         : err_set(REEL_E_NOMEM, "%d text contexts", N);
     t_load = clock_ms() - t_load;
-    int64_t ls[4] = {cfg.in_dim, F, H, W}, os[4] = {cfg.out_dim, F, H, W};
+    int64_t ls[4] = {cfg.in_dim, F, H, W}, os[5] = {N, cfg.out_dim, F, H, W};
     tensor lat, out;
     size_t n_lat = (size_t)cfg.in_dim * F * H * W, n_ctx = (size_t)cfg.text_len * cfg.text_dim;
     if (st >= 0) {
@@ -48,17 +53,21 @@ static int run(const bench_dit_job *j)
         host[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2 - 1);
     }
     if (st >= 0)
-        st = arena_init(&S, be, wan_dit_scratch_bytes(m, F, H, W) + ((size_t)64 << 20), "DiT activations");
+        st = arena_init(&S, be, wan_dit_scratch_bytes(m, F, H, W, N) + ((size_t)64 << 20),
+                        "DiT activations");
     if (st >= 0)
         st = arena_tensor(&S, DT_F32, 4, ls, &lat);
     if (st >= 0)
-        st = arena_tensor(&S, DT_F32, 4, os, &out);
+        st = arena_tensor(&S, DT_F32, 5, os, &out);
     tensor lh = tensor_make(host, DT_F32, DEV_CPU, 4, ls);
     if (st >= 0)
         st = be->ops->copy(be, &lh, &lat);
+    /* each prediction has its own K/V in memory, as under guidance; equal values time the same */
     tensor ch = tensor_2d(host, DT_F32, DEV_CPU, cfg.text_len, cfg.text_dim);
-    if (st >= 0)
-        st = wan_context_prepare(m, &ch, &S, &ctx);
+    for (int i = 0; st >= 0 && i < N; i++) {
+        st = wan_context_prepare(m, &ch, &S, &ctx[i]);
+        ctxs[i] = &ctx[i];
+    }
     reel_attn_config ac = m ? wan_dit_attn_config(m, F, H, W, 50) : (reel_attn_config){0};
     if (st >= 0)
         st = attn_instance_create(j->attn, &ac, &self);
@@ -69,7 +78,8 @@ static int run(const bench_dit_job *j)
     wan_profile prof = {0};
     for (int it = -1; st >= 0 && it <= j->iters; it++) {
         /* it = -1 warms up, 0..iters-1 are timed, iters profiles the phases */
-        wan_forward_args a = {&lat, &t, 1, &ctx, self, cross, 20, &out, it == j->iters ? &prof : NULL};
+        wan_forward_args a = {&lat, &t, 1, ctxs, N, self, cross, 20, &out,
+                              it == j->iters ? &prof : NULL};
         st = be->ops->sync(be);
         double t0 = clock_ms();
         if (st >= 0)
@@ -84,26 +94,31 @@ static int run(const bench_dit_job *j)
         double med = ms[j->iters / 2];
         int64_t L = (int64_t)F * (H / 2) * (W / 2);
         double D = cfg.dim, FF = cfg.ffn_dim;
-        double gemm_tf = 2.0 * L * (6 * D * D + 2 * D * FF) * cfg.layers / 1e12;
-        double attn_tf = 4.0 * (double)L * L * D * cfg.layers / 1e12;
+        /* N predictions: N x the GEMM rows, and N self-attentions over L tokens each */
+        double gemm_tf = 2.0 * N * L * (6 * D * D + 2 * D * FF) * cfg.layers / 1e12;
+        double attn_tf = 4.0 * N * (double)L * L * D * cfg.layers / 1e12;
         char desc[256];
         if (j->json) {
             printf("{\"bench\":\"dit\",\"model\":\"%s\",\"frames\":%d,\"width\":%d,\"height\":%d,"
-                   "\"tokens\":%lld,\"attn\":\"%s\",\"forward_ms\":%.2f,\"min_ms\":%.2f,"
+                   "\"tokens\":%lld,\"attn\":\"%s\",\"batch\":%d,\"forward_ms\":%.2f,"
+                   "\"per_prediction_ms\":%.2f,\"min_ms\":%.2f,"
                    "\"gemm_ms\":%.2f,\"self_attn_ms\":%.2f,\"cross_attn_ms\":%.2f,\"other_ms\":%.2f,"
                    "\"profiled_total_ms\":%.2f,\"weights_gib\":%.2f,\"activations_peak_gib\":%.2f,"
                    "\"synthetic_weights_s\":%.1f}\n",
-                   j->preset, j->frames, j->width, j->height, (long long)L, j->attn, med, ms[0],
+                   j->preset, j->frames, j->width, j->height, (long long)L, j->attn, N, med,
+                   med / N, ms[0],
                    prof.gemm_ms, prof.self_attn_ms, prof.cross_attn_ms, prof.other_ms,
                    prof.total_ms, m->weight_bytes / 1073741824.0, S.peak / 1073741824.0,
                    t_load / 1e3);
         } else {
-            printf("Wan %s (%s), %d frames %dx%d = %lld tokens, attention '%s', backend %s\n",
+            printf("Wan %s (%s), %d frames %dx%d = %lld tokens, attention '%s', backend %s, "
+                   "%d context%s per forward\n",
                    j->preset, wan_config_describe(&cfg, desc, sizeof desc), j->frames, j->width,
-                   j->height, (long long)L, j->attn, be->ops->name);
+                   j->height, (long long)L, j->attn, be->ops->name, N, N == 1 ? "" : "s");
             printf("| what | ms | share | TFLOP/s |\n|---|---|---|---|\n");
             printf("| forward (median of %d) | %.1f | | %.0f |\n", j->iters, med,
                    (gemm_tf + attn_tf) / (med / 1e3));
+            printf("| per prediction (forward / %d) | %.1f | | |\n", N, med / N);
             double tot = prof.total_ms > 0 ? prof.total_ms : 1;
             printf("| GEMMs (profiled run) | %.1f | %.0f%% | %.0f |\n", prof.gemm_ms,
                    100 * prof.gemm_ms / tot, gemm_tf / (prof.gemm_ms / 1e3));
@@ -120,8 +135,10 @@ static int run(const bench_dit_job *j)
     free(ms);
     attn_instance_free(self);
     attn_instance_free(cross);
-    if (m)
-        wan_context_free(m, &ctx);
+    for (int i = 0; m && ctx && i < N; i++)
+        wan_context_free(m, &ctx[i]);
+    free(ctx);
+    free(ctxs);
     arena_release(&S);
     wan_dit_free(m);
     free(host);
@@ -135,9 +152,9 @@ int bench_dit(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"frames", required_argument, 0, 'f'},
         {"size", required_argument, 0, 's'},  {"attn", required_argument, 0, 'a'},
         {"iters", required_argument, 0, 'n'}, {"backend", required_argument, 0, 'b'},
-        {"json", no_argument, 0, 'j'},        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    bench_dit_job j = {"1.3B", "dense", "cuda", 81, 832, 480, 3, 0};
+        {"batch", required_argument, 0, 'B'}, {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    bench_dit_job j = {"1.3B", "dense", "cuda", 81, 832, 480, 3, 1, 0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -150,20 +167,27 @@ int bench_dit(int argc, char **argv)
             break;
         case 'a': j.attn = optarg; break;
         case 'n': j.iters = atoi(optarg); break;
+        case 'B': j.batch = atoi(optarg); break;
         case 'b': j.backend_name = optarg; break;
         case 'j': j.json = 1; break;
         case 'h':
             printf("usage: reel bench dit [--model 1.3B|14B] [--frames 81] [--size 832x480]\n"
-                   "                      [--attn NAME[:opts]] [--iters 3] [--backend cuda] [--json]\n"
+                   "                      [--attn NAME[:opts]] [--iters 3] [--batch 1]\n"
+                   "                      [--backend cuda] [--json]\n"
                    "Times one DiT forward with synthetic weights at real shapes: the median of\n"
                    "--iters runs after a warm-up, then one profiled run split into GEMMs,\n"
-                   "attention and the rest.\n");
+                   "attention and the rest.\n"
+                   "--batch N: one forward predicts for N text contexts on the same latent (as\n"
+                   "classifier-free guidance does with 2); prints the time per forward and per\n"
+                   "prediction (forward / N).\n");
             return 0;
         default: return cli_usage_error("bench dit", "unknown option");
         }
     }
     if (j.iters < 1)
         return cli_usage_error("bench dit", "--iters must be at least 1");
+    if (j.batch < 1)
+        return cli_usage_error("bench dit", "--batch must be at least 1");
     int st = run(&j);
     return st < 0 ? cli_fail("bench dit", st) : 0;
 }

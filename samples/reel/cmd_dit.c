@@ -79,7 +79,7 @@ static int run(const dit_job *j)
     int F = st >= 0 ? (int)lat.shape[1] : 0, H = st >= 0 ? (int)lat.shape[2] : 0;
     int W = st >= 0 ? (int)lat.shape[3] : 0;
     if (st >= 0)
-        st = arena_init(&S, be, wan_dit_scratch_bytes(m, F, H, W) + ((size_t)64 << 20), "DiT activations");
+        st = arena_init(&S, be, wan_dit_scratch_bytes(m, F, H, W, 1) + ((size_t)64 << 20), "DiT activations");
     if (st >= 0)
         st = arena_tensor(&S, DT_F32, 4, lat.shape, &lat_d);
     if (st >= 0)
@@ -97,8 +97,9 @@ static int run(const dit_job *j)
     }
     wan_profile prof;
     if (st >= 0) {
-        wan_forward_args a = {&lat_d, t_h, (int)(tt.ndim ? tt.shape[0] : 1), &ctx, self, cross,
-                              j->step, &out_d, j->profile ? &prof : NULL};
+        wan_forward_args a = {&lat_d, t_h, (int)(tt.ndim ? tt.shape[0] : 1),
+                              &(const wan_context *){&ctx}, 1, self, cross, j->step, &out_d,
+                              j->profile ? &prof : NULL};
         st = wan_dit_forward(m, &a, &S);
     }
     tensor out_t;

@@ -53,6 +53,8 @@ torch_ref() { # a PyTorch reference measurement in the same run
 }
 if want dit; then
   bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3
+  bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3 --batch 2
+  bench dit --model 1.3B --frames 81 --size 832x480 --attn dense:kernel=cudnn --iters 3
   bench dit --model 1.3B --frames 81 --size 832x480 --attn radial --iters 3
   bench dit --model 14B --frames 81 --size 1280x720 --attn dense --iters 1
   torch_ref tests/gpu/ref_wan.py bench

@@ -7,6 +7,8 @@
  * 1.3B model's widths (dim 1536, 12 heads, ffn 8960, text_dim 4096). Weights are stored in bf16
  * so that both backends see the same numbers; outputs and activations are poisoned with NaN.
  * Tolerance: relative L2 2e-2 (bf16 inputs to every GEMM and to attention on CUDA).
+ * Batched guidance: one forward over two contexts against the two single forwards, on CUDA
+ * alone, tolerance 1e-2 (see batch_compare).
  * Prints `| op | shape | rel_l2 | tolerance | ms |` rows.
  *
  * With REEL_DIT_REF_DIR set, also leaves a 2-layer 1.3B-width model (original layout, one
@@ -76,6 +78,42 @@ static void compare(const char *what, const char *path, const wan_tiny *ref_mode
     wan_tiny_inputs_free(&in);
 }
 
+/* Relative L2 allowed between a batched prediction and its single forward on CUDA. Batching
+ * changes no op's math: only cuBLASLt's algorithm for M = 2L rows against L (summation order,
+ * fused or separate bias/GELU epilogue), i.e. an occasional bf16 rounding of the block GEMMs'
+ * outputs, which lands far below this. The contexts are made to move the output by about 2e-1
+ * (checked: at least 5x this), so a context, RoPE position or modulation group taken from the
+ * wrong element fails by a wide margin. */
+#define BATCH_TOL 1e-2
+
+/* One forward over two contexts (a full-length one and a 100-row one, N(0, 1): long and large
+ * enough to matter in a random model) against each context's single forward, both on CUDA. */
+static void batch_compare(const char *what, const char *path, const wan_config *c, int F, int H,
+                          int W, int nt, const char *attn)
+{
+    wan_tiny_in in;
+    wan_tiny_inputs(&in, c, F, H, W, c->text_len, nt);
+    check_fill_normal(in.context, (size_t)c->text_len * c->text_dim, 1.0f);
+    float *neg = malloc(sizeof(float) * 100 * c->text_dim);
+    check_fill_normal(neg, (size_t)100 * c->text_dim, 1.0f);
+    const float *ctxs[2] = {in.context, neg};
+    const int lc[2] = {c->text_len, 100};
+    wan_tiny_batch_diff d;
+    int st = wan_tiny_batch_check(path, gpu, c, &in, 2, ctxs, lc, attn, &d);
+    CHECK(st == 0, "%s batched on CUDA: %s", what, err_msg());
+    char shape[96];
+    snprintf(shape, sizeof shape, "[16,%d,%d,%d] ctx %d, 100, %d t", F, H, W, c->text_len, nt);
+    printf("| dit cuda batch of 2 vs single %s | %s | %.3g (contexts apart %.3g%s) | %g | |\n",
+           what, shape, d.worst, d.apart, d.bit_equal ? ", bit-equal" : "", BATCH_TOL);
+    CHECK(st != 0 || d.worst <= BATCH_TOL, "%s %s: batched vs single rel L2 %.3e", what, shape,
+          d.worst);
+    CHECK(st != 0 || d.apart >= 5 * BATCH_TOL,
+          "%s %s: the two contexts' predictions differ by only %.3e, too little to test", what,
+          shape, d.apart);
+    free(neg);
+    wan_tiny_inputs_free(&in);
+}
+
 int main(void)
 {
     check_seed("gpu_test_dit_cuda");
@@ -97,6 +135,9 @@ int main(void)
     compare("tiny", path, &tiny, &cfg, 2, 30, 52, 512, 1, "dense", NULL);  /* 780 tokens, full context */
     compare("tiny per-frame t", path, &tiny, &cfg, 4, 8, 14, 19, 4, "dense", NULL);
     compare("tiny radial", path, NULL, &cfg, 11, 16, 24, 33, 1, "radial:dense_steps=0,dense_layers=0", NULL);
+    batch_compare("tiny", path, &cfg, 3, 6, 10, 1, "dense");
+    batch_compare("tiny per-frame t", path, &cfg, 4, 8, 14, 4, "dense");
+    batch_compare("tiny radial", path, &cfg, 11, 16, 24, 1, "radial:dense_steps=0,dense_layers=0");
     wan_tiny_free(&tiny);
 
     /* the 1.3B model's widths, 2 layers: 12 heads through the real attention kernels */
@@ -111,6 +152,7 @@ int main(void)
     wan_tiny_free(&cut);
     compare("1.3B widths, 2 layers", path, NULL, &wide, 3, 16, 26, 512, 1, "dense", NULL);
     compare("1.3B widths, 2 layers", path, NULL, &wide, 6, 20, 36, 100, 1, "dense", keep);
+    batch_compare("1.3B widths, 2 layers", path, &wide, 3, 16, 26, 1, "dense");
 
     backend_free(cpu);
     backend_free(gpu);

@@ -8,6 +8,7 @@
  *   bf16 output                     4e-3 (bf16 rounding alone gives ~1.1e-3)
  *   rms_norm with bf16 input        6e-3 (the reference's extra rounding before the gain)
  *   copies and unpatchify           0    (exact)
+ *   lincomb                         0    (the CPU's double operations in its order: bit-equal)
  * Prints one row per case: | op | shape | rel_l2 | tol | ms | rate |, times the median of 7
  * runs (cudaEvent on the backend's stream) after 2 warm-ups; rates count the bytes each op must
  * read and write once, or 2MNK for GEMMs, and GEMMs are also given as a share of the 8192^3
@@ -549,6 +550,47 @@ static void add_gated_case(int64_t rows, int64_t d, enum dtype yt, int64_t group
     drop(&x), drop(&y), drop(&g), drop(&ref);
 }
 
+/* The residual update fused with the next norm, against the CPU's add_gated then layer_norm:
+ * both the updated stream and the norm's output. groups 0: no modulation; affine: weight and
+ * bias (the cross-attention norm); d not a multiple of 8 or over 8192 takes the two-op path. */
+static void add_gated_norm_case(int64_t rows, int64_t d, enum dtype yt, bool gated, int64_t groups,
+                                bool affine, enum dtype ot, bool timed)
+{
+    if (timed && small_only)
+        return;
+    const int64_t gg = groups ? groups : 1;
+    pair x = input(rows, d, d, DT_F32, 0, 1), y = input(rows, d, d + 8, yt, 0, 1);
+    pair g = mod_vec(gg, d, 6 * d, DT_F32), sh = mod_vec(gg, d, 6 * d, DT_F32);
+    pair sc = mod_vec(gg, d, 6 * d, DT_F32);
+    pair w = input(1, d, d, DT_F32, 1, 0.3f), b = input(1, d, d, DT_F32, 0, 0.3f);
+    vec1(&w), vec1(&b);
+    pair o = output(rows, d, d, ot), xr = ref_out(rows, d), ref = ref_out(rows, d);
+    memcpy(xr.h, x.h, (size_t)(rows * d) * sizeof(float));
+    CHECK_OK(cpu->ops->add_gated_norm(cpu, &xr.hv, &y.hv, gated ? &g.hv : NULL,
+                                      affine ? &w.hv : NULL, affine ? &b.hv : NULL,
+                                      groups ? &sh.hv : NULL, groups ? &sc.hv : NULL, 1e-6f,
+                                      &ref.hv));
+#define AGN_GPU                                                                                 \
+    gpu->ops->add_gated_norm(gpu, &x.dv, &y.dv, gated ? &g.dv : NULL, affine ? &w.dv : NULL,     \
+                             affine ? &b.dv : NULL, groups ? &sh.dv : NULL,                     \
+                             groups ? &sc.dv : NULL, 1e-6f, &o.dv)
+    CHECK_OK(AGN_GPU);
+    double ex = compare(&x, &xr), eo = compare(&o, &ref);
+    double ms = -1;
+    if (timed)
+        TIME_MS(ms, AGN_GPU);
+#undef AGN_GPU
+    char shape[160];
+    snprintf(shape, sizeof shape, "[%lld, %lld] f32 += %s%s, ->%s%s%s", (long long)rows,
+             (long long)d, dtype_name(yt), gated ? " * gate" : "", dtype_name(ot),
+             affine ? " affine" : "", groups > 1 ? " [G,D] mod" : groups ? " mod" : "");
+    row("add_gated_norm x", shape, ex, TOL_F32, -1, 0, 0);
+    row("add_gated_norm out", shape, eo, ot == DT_BF16 ? TOL_BF16 : TOL_F32, ms,
+        2 * bytes_of(&x) + bytes_of(&y) + bytes_of(&o), 0);
+    drop(&x), drop(&y), drop(&g), drop(&sh), drop(&sc), drop(&w), drop(&b), drop(&o), drop(&xr),
+        drop(&ref);
+}
+
 enum unary { U_GELU, U_SILU };
 
 static void unary_case(enum unary op, int64_t rows, int64_t d, int64_t ld, enum dtype xt,
@@ -584,11 +626,70 @@ static void test_elementwise(void)
     add_gated_case(10, 45, DT_F32, 0, DT_F32, false);
     add_gated_case(12, 40, DT_BF16, 3, DT_BF16, false);
     add_gated_case(32760, 1536, DT_BF16, 1, DT_F32, true);
+    add_gated_norm_case(7, 40, DT_F32, false, 0, false, DT_F32, false);
+    add_gated_norm_case(12, 136, DT_BF16, true, 3, false, DT_BF16, false); /* per-frame mod */
+    add_gated_norm_case(5, 33, DT_BF16, true, 1, true, DT_F32, false);     /* two-op path */
+    add_gated_norm_case(3, 8200, DT_BF16, true, 1, false, DT_BF16, false); /* two-op path */
+    add_gated_norm_case(9, 5120, DT_BF16, true, 1, false, DT_BF16, false); /* 14B width */
+    add_gated_norm_case(32760, 1536, DT_BF16, true, 0, true, DT_BF16, true);  /* -> norm3 */
+    add_gated_norm_case(32760, 1536, DT_BF16, false, 1, false, DT_BF16, true); /* -> norm2 */
+    add_gated_norm_case(65520, 1536, DT_BF16, true, 1, false, DT_BF16, true);  /* batched */
 
     unary_case(U_GELU, 13, 77, 80, DT_F32, DT_F32, false);
     unary_case(U_SILU, 1, 1536, 1536, DT_F32, DT_F32, false); /* time embedding */
     unary_case(U_SILU, 7, 45, 45, DT_BF16, DT_BF16, false);
     unary_case(U_GELU, 32760, 8960, 8960, DT_BF16, DT_BF16, true);
+}
+
+/* ---------------------------------------------------------------------------- lincomb */
+
+/* n f32 inputs of len values with random coefficients; out poisoned, or (in_place) the first
+ * input itself, as the sampler's x = a x + b m updates run. */
+static void lincomb_case(int n, int64_t len, bool in_place, bool timed)
+{
+    if (timed && small_only)
+        return;
+    pair x[BACKEND_LINCOMB_MAX], o = {0}, ref = ref_out(1, len);
+    const tensor *hin[BACKEND_LINCOMB_MAX], *din[BACKEND_LINCOMB_MAX];
+    double coef[BACKEND_LINCOMB_MAX];
+    for (int j = 0; j < n; j++) {
+        x[j] = input(1, len, len, DT_F32, 0, 1);
+        vec1(&x[j]);
+        hin[j] = &x[j].hv;
+        din[j] = &x[j].dv;
+        coef[j] = 3 * check_rand_normal();
+    }
+    vec1(&ref);
+    CHECK_OK(cpu->ops->lincomb(cpu, n, hin, coef, &ref.hv));
+    if (!in_place) {
+        o = output(1, len, len, DT_F32);
+        vec1(&o);
+    }
+    pair *got = in_place ? &x[0] : &o;
+    CHECK_OK(gpu->ops->lincomb(gpu, n, din, coef, &got->dv));
+    double err = compare(got, &ref);
+    double ms = -1;
+    if (timed)
+        TIME_MS(ms, gpu->ops->lincomb(gpu, n, din, coef, &o.dv));
+    char shape[96];
+    snprintf(shape, sizeof shape, "%d x [%lld] f32%s", n, (long long)len,
+             in_place ? ", out = in[0]" : "");
+    row("lincomb", shape, err, 0, ms, (n + 1) * bytes_of(&ref), 0);
+    for (int j = 0; j < n; j++)
+        drop(&x[j]);
+    drop(&o), drop(&ref);
+}
+
+static void test_lincomb(void)
+{
+    lincomb_case(1, 77, false, false);
+    lincomb_case(2, 589, false, false);       /* 2 x 256 + 77: a partial last block */
+    lincomb_case(3, 100003, true, false);     /* in place, prime length */
+    lincomb_case(4, 70001, false, false);     /* the UniPC corrector's four terms */
+    lincomb_case(4, 4099, true, false);
+    /* a Wan 480p x 81-frame latent: the guided m = x - s (g c + (1 - g) u), and a corrector */
+    lincomb_case(3, 2096640, false, true);
+    lincomb_case(4, 2096640, false, true);
 }
 
 /* ---------------------------------------------------------------------------- patches */
@@ -772,6 +873,11 @@ static void test_refusals(void)
     CHECK(gpu->ops->add_gated(gpu, &o.dv, &x.dv, NULL) == REEL_E_INVALID, "bf16 residual");
     rope_grid rg = {1, 2, 3, 0};
     CHECK(gpu->ops->rope3d(gpu, &x.dv, &rg, 16, &x.dv) == REEL_E_INVALID, "grid of 6 for 4 rows");
+    double one = 1;
+    CHECK(gpu->ops->lincomb(gpu, 1, (const tensor *[]){&x.hv}, &one, &x.dv) == REEL_E_INVALID,
+          "host tensor given to lincomb");
+    CHECK(gpu->ops->lincomb(gpu, 1, (const tensor *[]){&o.dv}, &one, &x.dv) == REEL_E_INVALID,
+          "bf16 lincomb input");
     drop(&x), drop(&o), drop(&w), drop(&g);
 }
 
@@ -797,6 +903,7 @@ int main(void)
     test_gemm();
     test_norms();
     test_elementwise();
+    test_lincomb();
     test_patches();
     test_refusals();
     cudaEventDestroy(ev0);

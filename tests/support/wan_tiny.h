@@ -58,5 +58,22 @@ void wan_tiny_inputs_free(wan_tiny_in *in);
  * output and the activation arena poisoned with NaN first); out [out_dim, F, H, W] on the host. */
 typedef struct backend backend;
 int wan_tiny_run(const char *path, backend *be, const wan_tiny_in *in, float *out, const char *attn);
+/* As wan_tiny_run with in's latent and timesteps but n text contexts (contexts[i] of lc[i] rows,
+ * in->context unused) in one batched forward; out [n, out_dim, F, H, W]. n = 1 passes the output
+ * in the single-prediction form [out_dim, F, H, W]. */
+int wan_tiny_run_batch(const char *path, backend *be, const wan_tiny_in *in, int n,
+                       const float *const *contexts, const int *lc, float *out, const char *attn);
+
+/* Runs the n contexts batched and then each alone (wan_tiny_run_batch, wan_tiny_run) and says
+ * how far apart they are. c: the model's configuration (for the output size). */
+typedef struct wan_tiny_batch_diff {
+    double worst;  /* largest rel L2 of a batched prediction from its single forward */
+    double apart;  /* smallest rel L2 between batched prediction 0 and another: how much the
+                      context changes the output, i.e. what a context mix-up would show */
+    int bit_equal; /* every batched prediction equals its single forward bit for bit */
+} wan_tiny_batch_diff;
+int wan_tiny_batch_check(const char *path, backend *be, const wan_config *c, const wan_tiny_in *in,
+                         int n, const float *const *contexts, const int *lc, const char *attn,
+                         wan_tiny_batch_diff *d);
 
 #endif
