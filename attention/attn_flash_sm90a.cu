@@ -4,15 +4,20 @@
  * between a producer and two consumer warpgroups, as FlashAttention-3 does. CPU reference:
  * attn_ref.c. Test: tests/gpu/test_attn_kernel.cu (both kernels). Bench: reel bench attn.
  *
- * Launch: grid (query blocks of 128, heads), 384 threads = 3 warpgroups.
- *   producer (warpgroup 0, one thread): Q once, then K and V of every key tile of 128 (= one
- *     mask block) into a ring of STAGES stages, each copy completing on an mbarrier ("full");
- *     a stage is refilled after both consumers arrive on its "empty" mbarrier. TMA writes the
- *     128-byte-swizzled layout wgmma reads and zero-fills rows past the tensor's end, so ragged
- *     tiles need no code here. setmaxnreg moves its registers to the consumers (24 -> 240).
+ * Launch: grid (query blocks of 128, heads), 384 threads = 3 warpgroups. Key tiles are BN = 128
+ * keys (one mask block) when a block mask is given, else 176 keys (dense: fewer, longer rounds;
+ * the register budget of S, O and P in one consumer thread stops there, as in FlashAttention-3).
+ *   producer (warpgroup 0, one thread): Q once, then K and V of every key tile into a ring of
+ *     STAGES stages, each copy completing on an mbarrier ("full"). K runs one tile ahead of V,
+ *     and a K (V) buffer is refilled as soon as both consumers arrive on its "empty" mbarrier
+ *     after their Q K^T (P V) product on it, so a load waits for the product that last read that
+ *     buffer, not for a whole round. TMA writes the 128-byte-swizzled layout wgmma reads and
+ *     zero-fills rows past the tensor's end, so ragged tiles need no code here. setmaxnreg moves
+ *     its registers to the consumers (24 -> 240).
  *   consumers (warpgroups 1, 2: 64 query rows each). Per key tile t:
- *     S_t = Q K_t^T       wgmma m64n128k16 x 8, both operands from shared memory
- *     O += P_{t-1} V_{t-1} wgmma m64n128k16 x 8, P from registers, V transposed by its descriptor
+ *     S_t = Q K_t^T       wgmma m64nBNk16 x 8, both operands from shared memory
+ *     O += P_{t-1} V_{t-1} wgmma m64n128k16 x BN/16, P from registers, V transposed by its
+ *                        descriptor
  *     softmax of S_t     online, fp32, exp2 with the scale folded in; runs while the P V product
  *                        is still on the tensor cores (intra-warpgroup overlap: S and P are
  *                        separate registers), then O is rescaled and S_t packed into P_t
@@ -31,13 +36,24 @@
 namespace {
 
 constexpr int D = 128;
-constexpr int BM = 128, BN = 128;
+constexpr int BM = 128;
+constexpr int BLOCK = 128; /* key tile of the block-sparse path: one mask block */
+constexpr int DENSE_BN = 176;
 constexpr int THREADS = 384;
-constexpr int STAGES = 3;
-constexpr uint32_t PANEL = 128 * 128;     /* bytes of one 64-column panel of a 128-row tile */
-constexpr uint32_t TILE = 2 * PANEL;      /* a 128 x 128 bf16 tile */
-constexpr uint32_t BARS = 8 * (1 + 3 * STAGES);
-constexpr uint32_t SMEM = TILE + 2 * STAGES * TILE + BARS + 1024; /* Q, K/V stages, mbarriers, alignment */
+constexpr uint32_t QPANEL = BM * 128; /* bytes of one 64-column panel of the Q tile */
+constexpr uint32_t QTILE = 2 * QPANEL;
+
+/* Sizes that follow from the key tile: BN keys x 128 channels, stored as two 64-column panels
+ * of BN rows (128 bytes each); as many stages as fit next to Q in 227 KB. */
+template <int BN> struct tiles_of {
+    static constexpr int STAGES = BN <= 128 ? 3 : 2;
+    static constexpr uint32_t PANEL = BN * 128;
+    static constexpr uint32_t TILE = 2 * PANEL;
+    static constexpr uint32_t BARS = 8 * (1 + 4 * STAGES);
+    static constexpr uint32_t SMEM = QTILE + 2 * STAGES * TILE + BARS + 1024; /* + alignment */
+    static_assert(SMEM <= 227 * 1024, "shared memory of one CTA");
+    static_assert(BN % 16 == 0 && PANEL % 1024 == 0, "whole 8-row swizzle atoms per panel");
+};
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
 
@@ -65,7 +81,7 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity)
                  "r"(parity)
                  : "memory");
 }
-/* One 64-column panel of 128 rows: tensor coordinates (column, head, token). */
+/* One 64-column panel of a tile (rows as the map's box): coordinates (column, head, token). */
 __device__ __forceinline__ void tma_panel(uint32_t dst, const CUtensorMap *map, int col, int head,
                                           int token, uint32_t bar)
 {
@@ -74,11 +90,11 @@ __device__ __forceinline__ void tma_panel(uint32_t dst, const CUtensorMap *map, 
                  "l"(reinterpret_cast<uint64_t>(map)), "r"(col), "r"(head), "r"(token), "r"(bar)
                  : "memory");
 }
-__device__ __forceinline__ void tma_tile(uint32_t dst, const CUtensorMap *map, int head, int token,
-                                         uint32_t bar)
+__device__ __forceinline__ void tma_tile(uint32_t dst, uint32_t panel, const CUtensorMap *map,
+                                         int head, int token, uint32_t bar)
 {
     tma_panel(dst, map, 0, head, token, bar);
-    tma_panel(dst + PANEL, map, 64, head, token, bar);
+    tma_panel(dst + panel, map, 64, head, token, bar);
 }
 
 /* Consumer turns: warpgroup c waits on barrier 1 + c for the other to have issued its MMAs. */
@@ -104,10 +120,10 @@ template <int N> __device__ __forceinline__ void wgmma_wait()
 }
 /* Ties accumulator registers to the point after a wait, so the compiler cannot move their uses
  * (or other writes) across the asynchronous MMA. */
-__device__ __forceinline__ void fence_regs(float *d)
+template <int N> __device__ __forceinline__ void fence_regs(float *d)
 {
 #pragma unroll
-    for (int i = 0; i < 64; i++)
+    for (int i = 0; i < N; i++)
         asm volatile("" : "+f"(d[i])::"memory");
 }
 
@@ -123,19 +139,36 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr, uint32_t lbo, uint3
     "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
         "+f"(d[i + 6]), "+f"(d[i + 7])
 #define ACC64 ACC8(0), ACC8(8), ACC8(16), ACC8(24), ACC8(32), ACC8(40), ACC8(48), ACC8(56)
+#define ACC88 ACC64, ACC8(64), ACC8(72), ACC8(80)
 #define REGS64                                                                                 \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "  \
     "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "    \
     "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "    \
     "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 
-/* d (64x128 fp32) (+)= A (64x16, K-major in smem) * B (16x128, K-major in smem) */
-__device__ __forceinline__ void wgmma_ss(float *d, uint64_t a, uint64_t b, int accumulate)
+#define REGS88                                                                                 \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, " \
+    "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, " \
+    "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, " \
+    "%56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, " \
+    "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87}"
+
+/* d (64xN fp32) (+)= A (64x16, K-major in smem) * B (16xN, K-major in smem); N = 128 or 176 */
+template <int N> __device__ __forceinline__ void wgmma_ss(float *d, uint64_t a, uint64_t b, int accumulate);
+template <> __device__ __forceinline__ void wgmma_ss<128>(float *d, uint64_t a, uint64_t b, int accumulate)
 {
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " REGS64
                  ", %64, %65, p, 1, 1, 0, 0;\n}\n"
                  : ACC64
+                 : "l"(a), "l"(b), "r"(accumulate));
+}
+template <> __device__ __forceinline__ void wgmma_ss<176>(float *d, uint64_t a, uint64_t b, int accumulate)
+{
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %90, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 " REGS88
+                 ", %88, %89, p, 1, 1, 0, 0;\n}\n"
+                 : ACC88
                  : "l"(a), "l"(b), "r"(accumulate));
 }
 
@@ -164,41 +197,56 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
 
 /* ---- the kernel ----------------------------------------------------------------------------- */
 
-struct smem_layout {
-    uint32_t q, k, v;              /* tiles */
-    uint32_t q_full, full_k, full_v, empty; /* mbarriers; the last three are arrays of STAGES */
-    __device__ uint32_t kt(int st) const { return k + st * TILE; }
-    __device__ uint32_t vt(int st) const { return v + st * TILE; }
+template <int BN> struct smem_layout {
+    using T = tiles_of<BN>;
+    uint32_t q, k, v; /* tiles */
+    /* mbarriers; all but q_full are arrays of STAGES */
+    uint32_t q_full, full_k, full_v, empty_k, empty_v;
+    __device__ uint32_t kt(int st) const { return k + st * T::TILE; }
+    __device__ uint32_t vt(int st) const { return v + st * T::TILE; }
     __device__ uint32_t bar(uint32_t first, int st) const { return first + 8 * st; }
 };
 
-__device__ __forceinline__ int tile_key(const int32_t *cols, int first, int t)
+template <int BN> __device__ __forceinline__ int tile_key(const int32_t *cols, int first, int t)
 {
     return cols ? cols[first + t] * BN : t * BN;
 }
 
-/* Producer: Q, then K_t and V_t for every tile into stage t % STAGES. */
-__device__ __forceinline__ void produce(const smem_layout &L, const CUtensorMap *mq,
+/* Producer: Q and K_0, then K_t and V_{t-1} for t = 1.., then the last V; tile t goes to
+ * stage t % STAGES of its ring once the product that read the buffer's previous tile is done. */
+template <int BN>
+__device__ __forceinline__ void produce(const smem_layout<BN> &L, const CUtensorMap *mq,
                                         const CUtensorMap *mk, const CUtensorMap *mv, int h,
                                         int q0, const int32_t *cols, int first, int tiles)
 {
-    mbar_expect_tx(L.q_full, TILE);
-    tma_tile(L.q, mq, h, q0, L.q_full);
-    for (int t = 0; t < tiles; t++) {
-        const int st = t % STAGES, key = tile_key(cols, first, t);
-        if (t >= STAGES)
-            mbar_wait(L.bar(L.empty, st), (uint32_t)(t / STAGES - 1) & 1);
-        mbar_expect_tx(L.bar(L.full_k, st), TILE);
-        tma_tile(L.kt(st), mk, h, key, L.bar(L.full_k, st));
-        mbar_expect_tx(L.bar(L.full_v, st), TILE);
-        tma_tile(L.vt(st), mv, h, key, L.bar(L.full_v, st));
+    using T = tiles_of<BN>;
+    constexpr int S = T::STAGES;
+    mbar_expect_tx(L.q_full, QTILE);
+    tma_tile(L.q, QPANEL, mq, h, q0, L.q_full);
+    for (int t = 0; t <= tiles; t++) {
+        if (t < tiles) {
+            const int st = t % S;
+            if (t >= S)
+                mbar_wait(L.bar(L.empty_k, st), (uint32_t)(t / S - 1) & 1);
+            mbar_expect_tx(L.bar(L.full_k, st), T::TILE);
+            tma_tile(L.kt(st), T::PANEL, mk, h, tile_key<BN>(cols, first, t), L.bar(L.full_k, st));
+        }
+        if (t > 0) {
+            const int u = t - 1, st = u % S;
+            if (u >= S)
+                mbar_wait(L.bar(L.empty_v, st), (uint32_t)(u / S - 1) & 1);
+            mbar_expect_tx(L.bar(L.full_v, st), T::TILE);
+            tma_tile(L.vt(st), T::PANEL, mv, h, tile_key<BN>(cols, first, u), L.bar(L.full_v, st));
+        }
     }
 }
 
-/* One consumer warpgroup's state and steps. */
-struct consumer {
-    float o[64], s[64];
-    uint32_t p[32];
+/* One consumer warpgroup's state and steps. S holds BN/8 groups of 8 key columns, 4 values per
+ * thread each: (row g, 2 keys) and (row g+8, the same 2 keys). */
+template <int BN> struct consumer {
+    static constexpr int G = BN / 8;
+    float o[64], s[BN / 2];
+    uint32_t p[BN / 4];
     float row_max[2], row_sum[2], alpha[2];
     uint32_t qbase;
     int lane;
@@ -208,17 +256,18 @@ struct consumer {
     {
 #pragma unroll
         for (int ks = 0; ks < D / 16; ks++) {
-            uint32_t off = (ks >> 2) * PANEL + (ks & 3) * 32;
-            wgmma_ss(s, smem_desc(qbase + off, 16, 1024), smem_desc(kt + off, 16, 1024), ks > 0);
+            uint32_t qo = (ks >> 2) * QPANEL + (ks & 3) * 32;
+            uint32_t ko = (ks >> 2) * tiles_of<BN>::PANEL + (ks & 3) * 32;
+            wgmma_ss<BN>(s, smem_desc(qbase + qo, 16, 1024), smem_desc(kt + ko, 16, 1024), ks > 0);
         }
     }
-    /* O += P V: 8 steps of 16 keys; step kk starts 16 rows (2 KB) into the V tile; the two
+    /* O += P V: BN/16 steps of 16 keys; step kk starts 16 rows (2 KB) into the V tile; the two
      * 64-column panels are the two halves of N (leading byte offset = one panel) */
     __device__ __forceinline__ void issue_pv(uint32_t vt)
     {
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++)
-            wgmma_rs(o, &p[4 * kk], smem_desc(vt + kk * 2048, PANEL, 1024));
+            wgmma_rs(o, &p[4 * kk], smem_desc(vt + kk * 2048, tiles_of<BN>::PANEL, 1024));
     }
 
     /* S -> exp2(S * scale - max) in place; running max and sum updated, alpha = the factor O
@@ -228,7 +277,7 @@ struct consumer {
         /* keys past the end of a ragged last tile take no weight */
         if (key0 + BN > kv_tokens) {
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
+            for (int i = 0; i < G; i++) {
                 int key = key0 + i * 8 + 2 * (lane & 3);
                 if (key >= kv_tokens)
                     s[4 * i] = s[4 * i + 2] = -INFINITY;
@@ -241,9 +290,10 @@ struct consumer {
         for (int hr = 0; hr < 2; hr++) {
             float m0 = -INFINITY, m1 = -INFINITY; /* two chains: shorter dependency */
 #pragma unroll
-            for (int i = 0; i < 16; i += 2) {
+            for (int i = 0; i < G; i += 2) {
                 m0 = fmaxf(m0, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
-                m1 = fmaxf(m1, fmaxf(s[4 * i + 4 + 2 * hr], s[4 * i + 5 + 2 * hr]));
+                if (i + 1 < G)
+                    m1 = fmaxf(m1, fmaxf(s[4 * i + 4 + 2 * hr], s[4 * i + 5 + 2 * hr]));
             }
             float mx = fmaxf(m0, m1);
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
@@ -254,7 +304,7 @@ struct consumer {
             row_max[hr] = m_new;
             float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
-            for (int i = 0; i < 16; i++) {
+            for (int i = 0; i < G; i++) {
                 float p0 = fast_exp2(fmaf(s[4 * i + 2 * hr], scale_log2, -m_use));
                 float p1 = fast_exp2(fmaf(s[4 * i + 2 * hr + 1], scale_log2, -m_use));
                 s[4 * i + 2 * hr] = p0;
@@ -282,7 +332,7 @@ struct consumer {
                 }
             }
 #pragma unroll
-            for (int i = 0; i < 16; i++)
+            for (int i = 0; i < G; i++)
                 p[(i >> 1) * 4 + (i & 1) * 2 + hr] = pack_bf16(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]);
         }
     }
@@ -293,10 +343,12 @@ struct consumer {
  * consumers, warpgroup 0 first (warpgroup 1 passes the first turn before starting and skips its
  * last pass, so every barrier use sees 128 arrivals and 128 waiters). The first and last rounds
  * are written out: a conditional MMA inside the loop makes ptxas serialise every wgmma. */
-__device__ __forceinline__ void consume(consumer &c, const smem_layout &L, int cw, int kv_tokens,
-                                        float scale_log2, const int32_t *cols, int first,
-                                        int tiles)
+template <int BN>
+__device__ __forceinline__ void consume(consumer<BN> &c, const smem_layout<BN> &L, int cw,
+                                        int kv_tokens, float scale_log2, const int32_t *cols,
+                                        int first, int tiles)
 {
+    constexpr int S = tiles_of<BN>::STAGES;
     if (cw == 1)
         turn_pass(cw);
     mbar_wait(L.q_full, 0);
@@ -307,14 +359,15 @@ __device__ __forceinline__ void consume(consumer &c, const smem_layout &L, int c
     wgmma_commit();
     turn_pass(cw);
     wgmma_wait<0>();
-    fence_regs(c.s);
-    c.softmax(tile_key(cols, first, 0), kv_tokens, scale_log2);
+    fence_regs<BN / 2>(c.s);
+    mbar_arrive(L.empty_k);
+    c.softmax(tile_key<BN>(cols, first, 0), kv_tokens, scale_log2);
     c.rescale_and_pack();
 
     for (int t = 1; t < tiles; t++) {
-        const int st = t % STAGES, pst = (t - 1) % STAGES;
-        mbar_wait(L.bar(L.full_k, st), (uint32_t)(t / STAGES) & 1);
-        mbar_wait(L.bar(L.full_v, pst), (uint32_t)((t - 1) / STAGES) & 1);
+        const int st = t % S, pst = (t - 1) % S;
+        mbar_wait(L.bar(L.full_k, st), (uint32_t)(t / S) & 1);
+        mbar_wait(L.bar(L.full_v, pst), (uint32_t)((t - 1) / S) & 1);
         turn_wait(cw);
         wgmma_fence();
         c.issue_qk(L.kt(st));
@@ -323,16 +376,17 @@ __device__ __forceinline__ void consume(consumer &c, const smem_layout &L, int c
         wgmma_commit();
         turn_pass(cw);
         wgmma_wait<1>(); /* S_t is in, P V may still run */
-        fence_regs(c.s);
-        c.softmax(tile_key(cols, first, t), kv_tokens, scale_log2);
+        fence_regs<BN / 2>(c.s);
+        mbar_arrive(L.bar(L.empty_k, st));
+        c.softmax(tile_key<BN>(cols, first, t), kv_tokens, scale_log2);
         wgmma_wait<0>();
-        fence_regs(c.o);
-        mbar_arrive(L.bar(L.empty, pst));
+        fence_regs<64>(c.o);
+        mbar_arrive(L.bar(L.empty_v, pst));
         c.rescale_and_pack();
     }
 
-    const int pst = (tiles - 1) % STAGES;
-    mbar_wait(L.bar(L.full_v, pst), (uint32_t)((tiles - 1) / STAGES) & 1);
+    const int pst = (tiles - 1) % S;
+    mbar_wait(L.bar(L.full_v, pst), (uint32_t)((tiles - 1) / S) & 1);
     turn_wait(cw);
     wgmma_fence();
     c.issue_pv(L.vt(pst));
@@ -340,9 +394,10 @@ __device__ __forceinline__ void consume(consumer &c, const smem_layout &L, int c
     if (cw == 0)
         turn_pass(cw);
     wgmma_wait<0>();
-    fence_regs(c.o);
+    fence_regs<64>(c.o);
 }
 
+template <int BN>
 __global__ void __launch_bounds__(THREADS, 1)
     flash_fwd_sm90(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
                    const __grid_constant__ CUtensorMap map_v, __nv_bfloat16 *__restrict__ out,
@@ -350,16 +405,19 @@ __global__ void __launch_bounds__(THREADS, 1)
                    float scale_log2, const int32_t *__restrict__ row_start,
                    const int32_t *__restrict__ cols)
 {
+    using T = tiles_of<BN>;
+    constexpr int S = T::STAGES;
     extern __shared__ unsigned char smem_raw[];
     const uint32_t base = ((uint32_t)__cvta_generic_to_shared(smem_raw) + 1023u) & ~1023u;
-    smem_layout L;
+    smem_layout<BN> L;
     L.q = base;
-    L.k = base + TILE;
-    L.v = base + TILE + STAGES * TILE;
-    L.q_full = base + TILE + 2 * STAGES * TILE;
+    L.k = base + QTILE;
+    L.v = L.k + S * T::TILE;
+    L.q_full = L.v + S * T::TILE;
     L.full_k = L.q_full + 8;
-    L.full_v = L.full_k + 8 * STAGES;
-    L.empty = L.full_v + 8 * STAGES;
+    L.full_v = L.full_k + 8 * S;
+    L.empty_k = L.full_v + 8 * S;
+    L.empty_v = L.empty_k + 8 * S;
 
     const int qb = blockIdx.x, h = blockIdx.y;
     const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
@@ -374,10 +432,11 @@ __global__ void __launch_bounds__(THREADS, 1)
 
     if (threadIdx.x == 0) {
         mbar_init(L.q_full, 1);
-        for (int st = 0; st < STAGES; st++) {
+        for (int st = 0; st < S; st++) {
             mbar_init(L.bar(L.full_k, st), 1);
             mbar_init(L.bar(L.full_v, st), 1);
-            mbar_init(L.bar(L.empty, st), 256);
+            mbar_init(L.bar(L.empty_k, st), 256);
+            mbar_init(L.bar(L.empty_v, st), 256);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
@@ -386,12 +445,12 @@ __global__ void __launch_bounds__(THREADS, 1)
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
         if (threadIdx.x == 0 && tiles > 0) /* no load left in flight when the CTA ends early */
-            produce(L, &map_q, &map_k, &map_v, h, q0, cols, first, tiles);
+            produce<BN>(L, &map_q, &map_k, &map_v, h, q0, cols, first, tiles);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
     const int cw = wg - 1;
-    consumer c;
+    consumer<BN> c;
 #pragma unroll
     for (int i = 0; i < 64; i++)
         c.o[i] = 0.f;
@@ -400,7 +459,7 @@ __global__ void __launch_bounds__(THREADS, 1)
     c.qbase = L.q + cw * (64 * 128); /* this warpgroup's 64 rows of Q: 8 KB into each panel */
     c.lane = lane;
     if (tiles > 0)
-        consume(c, L, cw, kv_tokens, scale_log2, cols, first, tiles);
+        consume<BN>(c, L, cw, kv_tokens, scale_log2, cols, first, tiles);
 
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
@@ -441,14 +500,14 @@ int get_encoder(PFN_cuTensorMapEncodeTiled_v12000 *out)
     return REEL_OK;
 }
 
-/* [tokens, heads, 128] bf16 with a token stride, read in boxes of 128 tokens x 64 channels of
- * one head, 128-byte swizzle (the layout the wgmma descriptors read), zeros past the end. */
+/* [tokens, heads, 128] bf16 with a token stride, read in boxes of `rows` tokens x 64 channels
+ * of one head, 128-byte swizzle (the layout the wgmma descriptors read), zeros past the end. */
 int tensor_map(PFN_cuTensorMapEncodeTiled_v12000 enc, const void *ptr, int64_t tokens,
-               int64_t stride, int heads, const char *what, CUtensorMap *map)
+               int64_t stride, int heads, int rows, const char *what, CUtensorMap *map)
 {
     cuuint64_t dims[3] = {(cuuint64_t)D, (cuuint64_t)heads, (cuuint64_t)tokens};
     cuuint64_t strides[2] = {(cuuint64_t)D * 2, (cuuint64_t)stride * 2};
-    cuuint32_t box[3] = {64, 1, 128}, unit[3] = {1, 1, 1};
+    cuuint32_t box[3] = {64, 1, (cuuint32_t)rows}, unit[3] = {1, 1, 1};
     CUresult r = enc(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void *>(ptr), dims,
                      strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
@@ -460,6 +519,23 @@ int tensor_map(PFN_cuTensorMapEncodeTiled_v12000 enc, const void *ptr, int64_t t
     return REEL_OK;
 }
 
+template <int BN> int launch(const attn_flash_args *a, PFN_cuTensorMapEncodeTiled_v12000 enc)
+{
+    constexpr uint32_t smem = tiles_of<BN>::SMEM;
+    CUtensorMap mq, mk, mv;
+    TRY(tensor_map(enc, a->q, a->q_tokens, a->q_stride, a->heads, BM, "q", &mq));
+    TRY(tensor_map(enc, a->k, a->kv_tokens, a->kv_stride, a->heads, BN, "k", &mk));
+    TRY(tensor_map(enc, a->v, a->kv_tokens, a->kv_stride, a->heads, BN, "v", &mv));
+    CUDA_TRY(cudaFuncSetAttribute(flash_fwd_sm90<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  (int)smem));
+    dim3 grid((unsigned)((a->q_tokens + BM - 1) / BM), (unsigned)a->heads);
+    flash_fwd_sm90<BN><<<grid, THREADS, smem, (cudaStream_t)a->stream>>>(
+        mq, mk, mv, (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens,
+        a->heads, a->scale * LOG2E, a->row_start, a->cols);
+    CUDA_TRY_LAUNCH("flash attention (sm90a)");
+    return REEL_OK;
+}
+
 } /* namespace */
 
 /* Called by attn_flash_forward after its argument checks (16-byte aligned pointers, strides a
@@ -468,16 +544,5 @@ extern "C" int attn_flash_sm90a_forward(const attn_flash_args *a)
 {
     PFN_cuTensorMapEncodeTiled_v12000 enc;
     TRY(get_encoder(&enc));
-    CUtensorMap mq, mk, mv;
-    TRY(tensor_map(enc, a->q, a->q_tokens, a->q_stride, a->heads, "q", &mq));
-    TRY(tensor_map(enc, a->k, a->kv_tokens, a->kv_stride, a->heads, "k", &mk));
-    TRY(tensor_map(enc, a->v, a->kv_tokens, a->kv_stride, a->heads, "v", &mv));
-    CUDA_TRY(cudaFuncSetAttribute(flash_fwd_sm90, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  (int)SMEM));
-    dim3 grid((unsigned)((a->q_tokens + BM - 1) / BM), (unsigned)a->heads);
-    flash_fwd_sm90<<<grid, THREADS, SMEM, (cudaStream_t)a->stream>>>(
-        mq, mk, mv, (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens,
-        a->heads, a->scale * LOG2E, a->row_start, a->cols);
-    CUDA_TRY_LAUNCH("flash attention (sm90a)");
-    return REEL_OK;
+    return a->row_start ? launch<BLOCK>(a, enc) : launch<DENSE_BN>(a, enc);
 }

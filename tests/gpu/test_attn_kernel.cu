@@ -74,6 +74,11 @@ static problem make_problem(int64_t lq, int64_t lk, int heads, int dim, int fuse
     memset(&p, 0, sizeof p);
     p.lq = lq, p.lk = lk, p.heads = heads, p.dim = dim;
     int64_t row = (int64_t)heads * dim;
+    if (fused && lq != lk) {
+        fprintf(stderr, "make_problem: a fused QKV buffer needs lq == lk (%lld, %lld)\n",
+                (long long)lq, (long long)lk);
+        exit(1);
+    }
     if (fused) {
         p.q_stride = p.kv_stride = 3 * row;
         size_t n = (size_t)(lq * 3 * row);
@@ -328,6 +333,8 @@ int main(void)
     test_dense(777, 777, 40, 128, 0, 1.0f);
     test_dense(1000, 512, 12, 128, 0, 1.0f); /* cross-attention shape */
     test_dense(45, 1300, 5, 128, 0, 1.0f);
+    test_dense(352, 352, 3, 128, 1, 1.0f); /* keys a whole number of the dense key tile (176) */
+    test_dense(130, 100, 2, 128, 0, 1.0f); /* fewer keys than one dense key tile */
     test_dense(500, 500, 4, 64, 1, 1.0f);
     test_dense(1000, 1000, 2, 128, 0, 4.0f); /* peaky softmax: large score range */
     test_sparse(1000, 3, 0.5);
