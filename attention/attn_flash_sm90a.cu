@@ -207,9 +207,11 @@ template <int BN> struct smem_layout {
     __device__ uint32_t bar(uint32_t first, int st) const { return first + 8 * st; }
 };
 
+/* First key of tile t: the row's t-th mask block (block-sparse, BN == BLOCK) or dense tile t. */
 template <int BN> __device__ __forceinline__ int tile_key(const int32_t *cols, int first, int t)
 {
-    return cols ? cols[first + t] * BN : t * BN;
+    static_assert(BN == BLOCK || BN == DENSE_BN, "key tile");
+    return cols ? cols[first + t] * BLOCK : t * BN;
 }
 
 /* Producer: Q and K_0, then K_t and V_{t-1} for t = 1.., then the last V; tile t goes to
@@ -245,6 +247,7 @@ __device__ __forceinline__ void produce(const smem_layout<BN> &L, const CUtensor
  * thread each: (row g, 2 keys) and (row g+8, the same 2 keys). */
 template <int BN> struct consumer {
     static constexpr int G = BN / 8;
+    static_assert(G % 2 == 0, "two max chains over pairs of column groups");
     float o[64], s[BN / 2];
     uint32_t p[BN / 4];
     float row_max[2], row_sum[2], alpha[2];
@@ -292,8 +295,7 @@ template <int BN> struct consumer {
 #pragma unroll
             for (int i = 0; i < G; i += 2) {
                 m0 = fmaxf(m0, fmaxf(s[4 * i + 2 * hr], s[4 * i + 2 * hr + 1]));
-                if (i + 1 < G)
-                    m1 = fmaxf(m1, fmaxf(s[4 * i + 4 + 2 * hr], s[4 * i + 5 + 2 * hr]));
+                m1 = fmaxf(m1, fmaxf(s[4 * i + 4 + 2 * hr], s[4 * i + 5 + 2 * hr]));
             }
             float mx = fmaxf(m0, m1);
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
