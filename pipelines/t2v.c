@@ -26,6 +26,7 @@ struct t2v_pipeline {
     wan_dit *dit;
     wan_vae *vae;
     size_t mem_total, mem_min_free;
+    int forwards_per_step; /* of the last generation */
 };
 
 void t2v_params_default(t2v_params *p)
@@ -94,6 +95,8 @@ void t2v_memory(const t2v_pipeline *p, size_t *peak, size_t *total)
     *peak = p->mem_total ? p->mem_total - p->mem_min_free : 0;
 }
 
+int t2v_forwards_per_step(const t2v_pipeline *p) { return p->forwards_per_step; }
+
 const char *t2v_backend_name(const t2v_pipeline *p) { return p->be->ops->name; }
 
 int t2v_open(const model_set *m, const t2v_options *opt, t2v_pipeline **out)
@@ -110,6 +113,7 @@ int t2v_open(const model_set *m, const t2v_options *opt, t2v_pipeline **out)
     p->models.layout = m->layout;
     p->attn_default = strdup(opt->attn ? opt->attn : "dense");
     p->mem_min_free = (size_t)-1;
+    p->forwards_per_step = 0;
     int st = p->models.dit && p->models.text_encoder && p->models.tokenizer && p->models.vae &&
                      p->attn_default
                  ? REEL_OK
@@ -328,6 +332,7 @@ static int generate(t2v_pipeline *p, const t2v_params *par, denoise_state *d)
     TRY(attn_instance_create("dense", &ac, &d->cross));
     sample_memory(p);
 
+    p->forwards_per_step = guided && !d->batched ? 2 : 1;
     TRY(progress(par, "denoise", 0, par->steps));
     for (int k = 0; k < par->steps; k++) {
         float t = sched_timestep(d->sched, k);

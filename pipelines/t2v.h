@@ -60,6 +60,9 @@ int t2v_check_params(const t2v_params *par);
 
 /* Peak device memory of the last generation and the device total, in bytes (0 on the CPU). */
 void t2v_memory(const t2v_pipeline *p, size_t *peak, size_t *total);
+/* DiT forwards per denoising step of the last generation: 1 when there is no guidance or its two
+ * passes ran batched, 2 when memory was too short to batch them; 0 before any denoising. */
+int t2v_forwards_per_step(const t2v_pipeline *p);
 const char *t2v_backend_name(const t2v_pipeline *p);
 
 /* Standard normal noise from a seed: the same values on every machine. */

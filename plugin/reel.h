@@ -79,6 +79,8 @@ typedef struct reel_gen_params {
     reel_progress_fn on_progress;
     void *user;
     long long seed_used;       /* out */
+    int forwards_per_step;     /* out: DiT forwards per step, 1 when guidance's two passes ran
+                                  batched (or there is no guidance), 2 when memory was short */
 } reel_gen_params;
 
 void reel_gen_params_default(reel_gen_params *p);

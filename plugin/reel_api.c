@@ -130,6 +130,7 @@ int reel_generate(reel_model *m, reel_gen_params *gp)
     par.on_progress = on_progress;
     par.user = &r;
     int st = t2v_generate(m->p, &par);
+    gp->forwards_per_step = t2v_forwards_per_step(m->p);
     free(r.rgb);
     return st;
 }

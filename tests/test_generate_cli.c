@@ -206,6 +206,9 @@ static void test_y4m_and_determinism(void)
     snprintf(args, sizeof args, "--model '%s' --prompt 'a red fox in snow' --seed 8 -o '%s'", orig, c);
     CHECK(run(args, err, sizeof err) == 0, "third run: %s", err);
     CHECK(strstr(err, "seed 8") != NULL, "the summary names the seed: %s", err);
+    /* the CPU always batches the guidance passes (its rows are independent) */
+    CHECK(strstr(err, "guidance passes batched (1 forward per step)") != NULL,
+          "the summary says how guidance ran: %s", err);
     size_t na = 0, nb = 0, nc = 0;
     unsigned char *ya = slurp(a, &na), *yb = slurp(b, &nb), *yc = slurp(c, &nc);
     CHECK(ya && y4m_frames(ya, na) == FRAMES, "y4m on stdout: %d frames, want %d",
@@ -424,6 +427,8 @@ static void test_api(void)
                   runs[i].frames, runs[i].bad);
             CHECK(runs[i].denoise_steps == 2, "progress reached step %d of 2", runs[i].denoise_steps);
             CHECK(gp.seed_used == 11, "seed_used %lld", gp.seed_used);
+            CHECK(gp.forwards_per_step == 1, "guided CPU run: %d forwards per step, want 1 "
+                  "(batched)", gp.forwards_per_step);
         } else {
             CHECK(st == REEL_E_CANCELLED, "cancel from the frame callback: %d", st);
             CHECK(runs[i].frames == 2, "frames after cancelling at 2: %d", runs[i].frames);

@@ -134,21 +134,22 @@ static int run(bench_gen *b)
         printf("{\"bench\":\"generate\",\"model\":\"%s\",\"frames\":%d,\"width\":%d,\"height\":%d,"
                "\"steps\":%d,\"cfg\":%g,\"attn\":\"%s\",\"sampler\":\"%s\",\"total_s\":%.2f,"
                "\"open_s\":%.2f,\"encode_s\":%.2f,\"dit_load_s\":%.2f,\"denoise_s\":%.2f,"
-               "\"decode_s\":%.2f,\"peak_gib\":%.2f,\"write_s\":%.1f}\n",
+               "\"decode_s\":%.2f,\"peak_gib\":%.2f,\"forwards_per_step\":%d,\"write_s\":%.1f}\n",
                b->preset, b->frames, b->width, b->height, b->steps, (double)b->cfg,
                b->attn ? b->attn : "dense", b->sampler, all, t_open - t0, encode, load, denoise,
-               decode, peak / 1073741824.0, write_s);
+               decode, peak / 1073741824.0, gp.forwards_per_step, write_s);
         return REEL_OK;
     }
     printf("reel generate, Wan %s synthetic, %d frames %dx%d, %d %s steps, guidance %g (%d DiT "
-           "passes a step), attention '%s', backend %s\n",
+           "passes a step in %d forward%s), attention '%s', backend %s\n",
            b->preset, b->frames, b->width, b->height, b->steps, b->sampler, (double)b->cfg, passes,
+           gp.forwards_per_step, gp.forwards_per_step == 1 ? "" : "s",
            b->attn ? b->attn : "dense", b->backend ? b->backend : "default");
     printf("| stage | s | per unit |\n|---|---|---|\n");
     printf("| open (tokenizer) | %.2f | |\n", t_open - t0);
     printf("| text encoder load + 2 prompts | %.2f | |\n", encode);
     printf("| DiT load | %.2f | |\n", load);
-    printf("| denoise | %.2f | %.3f s/step, %.1f ms/forward |\n", denoise, denoise / b->steps,
+    printf("| denoise | %.2f | %.3f s/step, %.1f ms/pass |\n", denoise, denoise / b->steps,
            1e3 * denoise / b->steps / passes);
     printf("| VAE load + decode | %.2f | %.1f frames/s |\n", decode, b->frames / decode);
     printf("| whole command | %.2f | |\n", all);

@@ -204,6 +204,10 @@ int cmd_generate(int argc, char **argv)
                 (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
         if (total)
             fprintf(stderr, ", peak GPU memory %.2f of %.1f GiB", peak / 1073741824.0, total / 1073741824.0);
+        if (gp.guidance != 1.0f)
+            fprintf(stderr, gp.forwards_per_step == 1 ? ", guidance passes batched (1 forward per step)"
+                                                      : ", guidance passes separate (2 forwards per "
+                                                        "step: memory too short to batch)");
         fprintf(stderr, "\n");
     }
     return 0;
