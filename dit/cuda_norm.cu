@@ -105,6 +105,60 @@ template <int V, typename TX, typename TO, bool ROPE> __global__ void rms_norm_k
     }
 }
 
+/* RMSNorm (+ RoPE) of rows that one block covers in 8-value chunks, one per thread: the row is
+ * read once and kept in registers (the loop kernel above reads it twice), and the token's
+ * (cos, sin) pairs are staged in shared memory first, so each chunk's 4 rotations take two
+ * 16-byte reads instead of 4 gathers that pick the time, height or width table per pair.
+ * Needs head_dim % 8 == 0 (a chunk stays in one head) and head_dim <= 2 * ROPE_PAIRS_MAX. */
+constexpr int ROPE_PAIRS_MAX = 128;
+
+template <typename TX, typename TO, bool ROPE> __global__ void rms_norm_row_kernel(norm_params p)
+{
+    __shared__ float shm[32];
+    __shared__ __align__(16) float2 pairs[ROPE ? ROPE_PAIRS_MAX : 1];
+    const int64_t r = blockIdx.x, c = (int64_t)threadIdx.x * 8;
+    const bool on = c < p.cols;
+    if constexpr (ROPE) {
+        /* published to the block by the barriers inside block_reduce below */
+        const rope_token tk = rope_token_of(p.rope, r);
+        const int nt = p.rope.nt, nth = p.rope.nt + p.rope.nh;
+        for (int i = threadIdx.x; i < p.rope.head_dim / 2; i += blockDim.x)
+            pairs[i] = i < nt ? tk.t[i] : i < nth ? tk.h[i - nt] : tk.w[i - nth];
+    }
+    float v[8] = {}, sq = 0.0f;
+    if (on)
+        load_v<8>(static_cast<const TX *>(p.x) + r * p.xs + c, v);
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        sq += v[k] * v[k];
+    const float rs = rsqrtf(block_reduce<false>(sq, shm) / (float)p.cols + p.eps);
+    if (!on)
+        return;
+    float w[8];
+    load_aux<8>(p.weight, 0, c, w);
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        float y = v[k] * rs;
+        if constexpr (std::is_same<TX, bf16>::value)
+            y = __bfloat162float(__float2bfloat16_rn(y));
+        v[k] = y * w[k];
+    }
+    if constexpr (ROPE) {
+        const float4 *cs = reinterpret_cast<const float4 *>(pairs) + (int)(c % p.rope.head_dim) / 4;
+#pragma unroll
+        for (int k = 0; k < 8; k += 4) {
+            const float4 two = cs[k / 4]; /* pairs (x: cos, y: sin), (z: cos, w: sin) */
+            float a = v[k], b = v[k + 1];
+            v[k] = a * two.x - b * two.y;
+            v[k + 1] = a * two.y + b * two.x;
+            a = v[k + 2], b = v[k + 3];
+            v[k + 2] = a * two.z - b * two.w;
+            v[k + 3] = a * two.w + b * two.z;
+        }
+    }
+    store_v<8>(static_cast<TO *>(p.out) + r * p.os + c, v);
+}
+
 template <int V, typename TX, typename TO> __global__ void softmax_kernel(norm_params p)
 {
     __shared__ float shm[32];
@@ -342,8 +396,26 @@ int cuda_rms_norm(backend *be, const tensor *x, const tensor *weight, float eps,
         TRY(cuda_rope_table(be, rope, head_dim, &table));
         p.rope = make_rope_ctx(rope, head_dim, table);
     }
-    return norm_launch(be, op, rope ? NK_RMS_ROPE : NK_RMS, p, xv.dtype, ov.dtype,
-                       vec_ok(xv, ov, {&wv}));
+    const bool vec = vec_ok(xv, ov, {&wv});
+    if (vec && xv.cols / 8 <= 1024 && xv.rows > 0 &&
+        (!rope || (head_dim % 8 == 0 && head_dim <= 2 * ROPE_PAIRS_MAX))) {
+        unsigned grid;
+        TRY(cuda_row_grid(op, xv.rows, &grid));
+        TRY(cuda_enter(be));
+        const int block = (int)((xv.cols / 8 + 31) / 32 * 32);
+        cudaStream_t s = cuda_stream(be);
+        return dispatch_xo(xv.dtype, ov.dtype, [&](auto xt, auto ot) -> int {
+            using TX = decltype(xt);
+            using TO = decltype(ot);
+            if (rope)
+                rms_norm_row_kernel<TX, TO, true><<<grid, block, 0, s>>>(p);
+            else
+                rms_norm_row_kernel<TX, TO, false><<<grid, block, 0, s>>>(p);
+            CUDA_TRY_LAUNCH(op);
+            return REEL_OK;
+        });
+    }
+    return norm_launch(be, op, rope ? NK_RMS_ROPE : NK_RMS, p, xv.dtype, ov.dtype, vec);
 }
 
 int cuda_softmax(backend *be, const tensor *x, tensor *out)

@@ -490,6 +490,12 @@ static void test_norms(void)
     rms_norm_case((rope_grid){1, 1, 7, 0}, 1, 34, 34, DT_F32, DT_F32, false, false);
     rms_norm_case((rope_grid){2, 3, 5, 1}, 2, 18, 40, DT_BF16, DT_F32, true, false);
     rms_norm_case((rope_grid){2, 3, 4, 0}, 3, 128, 400, DT_F32, DT_BF16, true, false);
+    /* the one-chunk-per-thread kernel with a partly idle block and head_dim 64, then the loop
+     * kernel's 8-wide paths: chunks across heads (head_dim 20), rows wider than 1024 chunks */
+    rms_norm_case((rope_grid){3, 2, 5, 0}, 2, 64, 136, DT_BF16, DT_BF16, true, false);
+    rms_norm_case((rope_grid){2, 2, 3, 0}, 2, 20, 40, DT_F32, DT_F32, true, false);
+    rms_norm_case((rope_grid){1, 2, 2, 0}, 72, 128, 9216, DT_BF16, DT_F32, true, false);
+    rms_norm_case((rope_grid){1, 3, 3, 0}, 1, 8200, 8200, DT_F32, DT_F32, false, false);
     rms_norm_case((rope_grid){21, 30, 52, 0}, 12, 128, 4608, DT_BF16, DT_BF16, true, true); /* q */
     rms_norm_case((rope_grid){21, 30, 52, 0}, 12, 128, 1536, DT_BF16, DT_BF16, false, true);
 
