@@ -304,6 +304,17 @@ static int norm_launch(backend *be, const char *op, norm_kind kind, const norm_p
     });
 }
 
+/* Grid and block of the kernels that give each thread one 8-column chunk of a row
+ * (add_norm_kernel, rms_norm_row_kernel): one block per row, whole warps. */
+static int chunk_per_thread_launch(backend *be, const char *op, int64_t rows, int64_t cols,
+                                   unsigned *grid, int *block)
+{
+    TRY(cuda_row_grid(op, rows, grid));
+    TRY(cuda_enter(be));
+    *block = (int)((cols / 8 + 31) / 32 * 32);
+    return REEL_OK;
+}
+
 static bool vec_ok(const row_view &x, const row_view &out, std::initializer_list<const row_view *> aux)
 {
     bool ok = x.cols % 8 == 0 && cuda_vec_ok(x.data, x.stride, dtype_size(x.dtype)) &&
@@ -362,9 +373,8 @@ int cuda_add_gated_norm(backend *be, tensor *x, const tensor *y, const tensor *g
     p.weight = make_aux(wv, xv.rows), p.bias = make_aux(bv, xv.rows);
     p.shift = make_aux(shv, xv.rows), p.scale = make_aux(scv, xv.rows);
     unsigned grid;
-    TRY(cuda_row_grid(op, xv.rows, &grid));
-    TRY(cuda_enter(be));
-    const int block = (int)((xv.cols / 8 + 31) / 32 * 32);
+    int block;
+    TRY(chunk_per_thread_launch(be, op, xv.rows, xv.cols, &grid, &block));
     cudaStream_t s = cuda_stream(be);
     return dispatch_xo(yv.dtype, ov.dtype, [&](auto yt, auto ot) -> int {
         add_norm_kernel<decltype(yt), decltype(ot)><<<grid, block, 0, s>>>(a);
@@ -400,9 +410,8 @@ int cuda_rms_norm(backend *be, const tensor *x, const tensor *weight, float eps,
     if (vec && xv.cols / 8 <= 1024 && xv.rows > 0 &&
         (!rope || (head_dim % 8 == 0 && head_dim <= 2 * ROPE_PAIRS_MAX))) {
         unsigned grid;
-        TRY(cuda_row_grid(op, xv.rows, &grid));
-        TRY(cuda_enter(be));
-        const int block = (int)((xv.cols / 8 + 31) / 32 * 32);
+        int block;
+        TRY(chunk_per_thread_launch(be, op, xv.rows, xv.cols, &grid, &block));
         cudaStream_t s = cuda_stream(be);
         return dispatch_xo(xv.dtype, ov.dtype, [&](auto xt, auto ot) -> int {
             using TX = decltype(xt);

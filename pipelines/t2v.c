@@ -113,7 +113,6 @@ int t2v_open(const model_set *m, const t2v_options *opt, t2v_pipeline **out)
     p->models.layout = m->layout;
     p->attn_default = strdup(opt->attn ? opt->attn : "dense");
     p->mem_min_free = (size_t)-1;
-    p->forwards_per_step = 0;
     int st = p->models.dit && p->models.text_encoder && p->models.tokenizer && p->models.vae &&
                      p->attn_default
                  ? REEL_OK
@@ -383,6 +382,7 @@ int t2v_generate(t2v_pipeline *p, const t2v_params *par)
     denoise_state d;
     memset(&d, 0, sizeof d);
     p->mem_min_free = (size_t)-1;
+    p->forwards_per_step = 0; /* until this generation reaches its denoising loop */
     int st = generate(p, par, &d);
     denoise_free(p, &d);
     return st;
