@@ -2,8 +2,9 @@
  * a timing race (a race can pick differently from run to run, and the two differ in their last
  * bits, so the same seed would not give the same video): reel's wgmma kernel where it runs
  * (sm_90, head_dim 128: faster than cuDNN inside the DiT, bench/RESULTS.md), else cuDNN when
- * the build has it, else the mma.sync kernel. Used by the dense plugin and by plugins that run
- * some layers or steps dense. */
+ * the build has it, else the mma.sync kernel; a call whose last key stands for several
+ * (last_key_copies, a compacted text context) always takes a flash kernel. Used by the dense
+ * plugin and by plugins that run some layers or steps dense. */
 #ifndef REEL_ATTN_DENSE_GPU_H
 #define REEL_ATTN_DENSE_GPU_H
 

@@ -24,6 +24,7 @@
  * attn_flash_sm90a.cu (same interface and results); this one stays the path for sm_80/sm_89
  * and head_dim 64. */
 #include "attn_flash.h"
+#include "attn_flash_util.cuh"
 
 #include "../dit/cuda_check.h"
 
@@ -83,19 +84,6 @@ __device__ __forceinline__ void mma_bf16(float *d, uint32_t a0, uint32_t a1, uin
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ float fast_exp2(float x)
-{
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-
 /* Byte offset of 16-byte chunk c of row r in a tile whose rows are D bf16 long. */
 template <int D> __device__ __forceinline__ uint32_t swz(int r, int c)
 {
@@ -125,7 +113,7 @@ __global__ void __launch_bounds__(THREADS, 2)
               const __nv_bfloat16 *__restrict__ v, __nv_bfloat16 *__restrict__ out,
               float *__restrict__ lse, int q_tokens, int kv_tokens, int64_t q_stride,
               int64_t kv_stride, int heads, float scale_log2, const int32_t *__restrict__ row_start,
-              const int32_t *__restrict__ cols)
+              const int32_t *__restrict__ cols, float last_bias)
 {
     constexpr int KT = D / 16; /* k-steps of Q K^T */
     constexpr int DT = D / 8;  /* n8 tiles of O */
@@ -236,17 +224,15 @@ __global__ void __launch_bounds__(THREADS, 2)
                 }
             }
 
-            /* keys past the end of a ragged last tile take no weight */
-            if (key0 + kh0 + BN / 2 > kv_tokens) {
+            /* keys past the end of a ragged last tile take no weight; the last key, its bias */
+            if (key0 + kh0 + BN / 2 >= kv_tokens) {
+                const int last = kv_tokens - 1 - key0 - kh0 - 2 * (lane & 3);
 #pragma unroll
                 for (int j = 0; j < NH; j++) {
-                    int key = key0 + kh0 + j * 8 + 2 * (lane & 3);
 #pragma unroll
                     for (int mi = 0; mi < MT; mi++) {
-                        if (key >= kv_tokens)
-                            s[mi][j][0] = s[mi][j][2] = -INFINITY;
-                        if (key + 1 >= kv_tokens)
-                            s[mi][j][1] = s[mi][j][3] = -INFINITY;
+                        last_key_fix(s[mi][j][0], s[mi][j][2], j * 8, last, last_bias);
+                        last_key_fix(s[mi][j][1], s[mi][j][3], j * 8 + 1, last, last_bias);
                     }
                 }
             }
@@ -347,7 +333,7 @@ template <int D> int launch(const attn_flash_args *a)
     flash_fwd<D><<<grid, THREADS, smem, (cudaStream_t)a->stream>>>(
         (const __nv_bfloat16 *)a->q, (const __nv_bfloat16 *)a->k, (const __nv_bfloat16 *)a->v,
         (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens, a->q_stride,
-        a->kv_stride, a->heads, a->scale * LOG2E, a->row_start, a->cols);
+        a->kv_stride, a->heads, a->scale * LOG2E, a->row_start, a->cols, last_key_bias(a));
     CUDA_TRY_LAUNCH("flash attention");
     return REEL_OK;
 }
@@ -402,6 +388,9 @@ extern "C" int attn_flash_forward(const attn_flash_args *a)
                        "flash attention: q/k/v/out must be 16-byte aligned with row strides a "
                        "multiple of 8 elements (strides %lld, %lld)",
                        (long long)a->q_stride, (long long)a->kv_stride);
+    if (a->last_key_copies < 0)
+        return err_set(REEL_E_INVALID, "flash attention: last key copies %lld",
+                       (long long)a->last_key_copies);
     if ((a->row_start == NULL) != (a->cols == NULL))
         return err_set(REEL_E_INVALID, "flash attention: block mask lists half given");
     if (a->kernel != ATTN_FLASH_MMA) {

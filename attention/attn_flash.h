@@ -27,6 +27,8 @@ typedef struct attn_flash_args {
     const int32_t *row_start, *cols; /* device copy of an attn_block_mask's lists; NULL: dense */
     void *stream;                    /* cudaStream_t */
     int kernel;                      /* enum attn_flash_kernel; 0 = AUTO */
+    int64_t last_key_copies; /* > 1: the last key/value row stands for this many identical rows
+                                (attn_ref.h); 0 or 1: for itself */
 } attn_flash_args;
 
 /* REEL_E_UNSUPPORTED for a head_dim other than 64/128, pointers/strides that are not 16-byte

@@ -4,16 +4,18 @@
  * between a producer and two consumer warpgroups, as FlashAttention-3 does. CPU reference:
  * attn_ref.c. Test: tests/gpu/test_attn_kernel.cu (both kernels). Bench: reel bench attn.
  *
- * Launch: grid (query blocks of 128, heads), 384 threads = 3 warpgroups. Key tiles are BN = 128
+ * Launch: one CTA per SM for dense attention, each looping over units of (query block of 128,
+ * head), one CTA per unit for block masks; 384 threads = 3 warpgroups. Key tiles are BN = 128
  * keys (one mask block) when a block mask is given, else 176 keys (dense: fewer, longer rounds;
  * the register budget of S, O and P in one consumer thread stops there, as in FlashAttention-3).
- *   producer (warpgroup 0, one thread): Q once, then K and V of every key tile into a ring of
- *     STAGES stages, each copy completing on an mbarrier ("full"). K runs one tile ahead of V,
- *     and a K (V) buffer is refilled as soon as both consumers arrive on its "empty" mbarrier
+ *   producer (warpgroup 0, one thread): per unit Q, then K and V of every key tile into a ring
+ *     of STAGES stages, each copy completing on an mbarrier ("full"). K runs one tile ahead of
+ *     V, and a K (V) buffer is refilled as soon as both consumers arrive on its "empty" mbarrier
  *     after their Q K^T (P V) product on it, so a load waits for the product that last read that
- *     buffer, not for a whole round. TMA writes the 128-byte-swizzled layout wgmma reads and
- *     zero-fills rows past the tensor's end, so ragged tiles need no code here. setmaxnreg moves
- *     its registers to the consumers (24 -> 240).
+ *     buffer, not for a whole round. The next unit's Q loads once both consumers are past their
+ *     last Q K^T, while they finish the unit's last P V and write its output. TMA writes the
+ *     128-byte-swizzled layout wgmma reads and zero-fills rows past the tensor's end, so ragged
+ *     tiles need no code here. setmaxnreg moves its registers to the consumers (24 -> 240).
  *   consumers (warpgroups 1, 2: 64 query rows each). Per key tile t:
  *     S_t = Q K_t^T       wgmma m64nBNk16 x 8, both operands from shared memory
  *     O += P_{t-1} V_{t-1} wgmma m64n128k16 x BN/16, P from registers, V transposed by its
@@ -25,6 +27,7 @@
  *   softmax runs under the other's MMAs as well.
  * Memory traffic as attn_flash.cu: K/V read once per query block (L2 keeps a head's K/V). */
 #include "attn_flash.h"
+#include "attn_flash_util.cuh"
 
 #include "../dit/cuda_check.h"
 
@@ -49,13 +52,14 @@ template <int BN> struct tiles_of {
     static constexpr int STAGES = BN <= 128 ? 3 : 2;
     static constexpr uint32_t PANEL = BN * 128;
     static constexpr uint32_t TILE = 2 * PANEL;
-    static constexpr uint32_t BARS = 8 * (1 + 4 * STAGES);
+    static constexpr uint32_t BARS = 8 * (2 + 4 * STAGES);
     static constexpr uint32_t SMEM = QTILE + 2 * STAGES * TILE + BARS + 1024; /* + alignment */
     static_assert(SMEM <= 227 * 1024, "shared memory of one CTA");
     static_assert(BN % 16 == 0 && PANEL % 1024 == 0, "whole 8-row swizzle atoms per panel");
 };
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
+constexpr float MAX_SLACK = 8.f; /* log2 of how far p may exceed 1 before O is rescaled */
 
 /* ---- mbarriers and TMA ---------------------------------------------------------------------- */
 
@@ -182,64 +186,80 @@ __device__ __forceinline__ void wgmma_rs(float *d, const uint32_t *a, uint64_t b
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
 }
 
-__device__ __forceinline__ float fast_exp2(float x)
-{
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-    return y;
-}
-
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi)
-{
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-}
-
 /* ---- the kernel ----------------------------------------------------------------------------- */
 
 template <int BN> struct smem_layout {
     using T = tiles_of<BN>;
     uint32_t q, k, v; /* tiles */
-    /* mbarriers; all but q_full are arrays of STAGES */
-    uint32_t q_full, full_k, full_v, empty_k, empty_v;
+    /* mbarriers; all but q_full and q_empty are arrays of STAGES */
+    uint32_t q_full, q_empty, full_k, full_v, empty_k, empty_v;
     __device__ uint32_t kt(int st) const { return k + st * T::TILE; }
     __device__ uint32_t vt(int st) const { return v + st * T::TILE; }
     __device__ uint32_t bar(uint32_t first, int st) const { return first + 8 * st; }
 };
 
-/* First key of tile t: the row's t-th mask block (block-sparse, BN == BLOCK) or dense tile t. */
+/* First key of tile t: the row's t-th mask block (block-sparse, BN == BLOCK) or dense tile t.
+ * The key tile says which (launch), so the dense kernel holds no mask registers. */
 template <int BN> __device__ __forceinline__ int tile_key(const int32_t *cols, int first, int t)
 {
     static_assert(BN == BLOCK || BN == DENSE_BN, "key tile");
-    return cols ? cols[first + t] * BLOCK : t * BN;
+    return BN == DENSE_BN ? t * BN : cols[first + t] * BLOCK;
 }
 
-/* Producer: Q and K_0, then K_t and V_{t-1} for t = 1.., then the last V; tile t goes to
- * stage t % STAGES of its ring once the product that read the buffer's previous tile is done. */
+/* A CTA's share of the work: units u = blockIdx.x, + gridDim.x, ... of (query block, head),
+ * query blocks fastest, so the CTAs running at one time share a head's K/V in L2. */
+struct unit_of {
+    int qb, h, first, tiles;
+    __device__ unit_of(int u, int q_blocks, int kv_tokens, int bn, const int32_t *row_start)
+    {
+        qb = u % q_blocks;
+        h = u / q_blocks;
+        first = row_start ? row_start[qb] : 0;
+        tiles = row_start ? row_start[qb + 1] - first : (kv_tokens + bn - 1) / bn;
+    }
+};
+
+/* Producer: per unit Q (once the consumers are done with the previous unit's), K_0, then K_t
+ * and V_{t-1} for t = 1.., then the last V. Key tiles are counted across the CTA's units (n):
+ * tile n goes to stage n % STAGES of its ring once the product that read the buffer's previous
+ * tile is done, so the next unit's loads start while the consumers finish this one. */
 template <int BN>
 __device__ __forceinline__ void produce(const smem_layout<BN> &L, const CUtensorMap *mq,
-                                        const CUtensorMap *mk, const CUtensorMap *mv, int h,
-                                        int q0, const int32_t *cols, int first, int tiles)
+                                        const CUtensorMap *mk, const CUtensorMap *mv, int units,
+                                        int q_blocks, int kv_tokens, const int32_t *row_start,
+                                        const int32_t *cols)
 {
     using T = tiles_of<BN>;
     constexpr int S = T::STAGES;
-    mbar_expect_tx(L.q_full, QTILE);
-    tma_tile(L.q, QPANEL, mq, h, q0, L.q_full);
-    for (int t = 0; t <= tiles; t++) {
-        if (t < tiles) {
-            const int st = t % S;
-            if (t >= S)
-                mbar_wait(L.bar(L.empty_k, st), (uint32_t)(t / S - 1) & 1);
-            mbar_expect_tx(L.bar(L.full_k, st), T::TILE);
-            tma_tile(L.kt(st), T::PANEL, mk, h, tile_key<BN>(cols, first, t), L.bar(L.full_k, st));
+    int n0 = 0, nq = 0;
+    for (int u = blockIdx.x; u < units; u += gridDim.x) {
+        const unit_of w(u, q_blocks, kv_tokens, BN, row_start);
+        if (w.tiles == 0)
+            continue;
+        if (nq > 0)
+            mbar_wait(L.q_empty, (uint32_t)(nq - 1) & 1);
+        mbar_expect_tx(L.q_full, QTILE);
+        tma_tile(L.q, QPANEL, mq, w.h, w.qb * BM, L.q_full);
+        nq++;
+        for (int t = 0; t <= w.tiles; t++) {
+            if (t < w.tiles) {
+                const int n = n0 + t, st = n % S;
+                if (n >= S)
+                    mbar_wait(L.bar(L.empty_k, st), (uint32_t)(n / S - 1) & 1);
+                mbar_expect_tx(L.bar(L.full_k, st), T::TILE);
+                tma_tile(L.kt(st), T::PANEL, mk, w.h, tile_key<BN>(cols, w.first, t),
+                         L.bar(L.full_k, st));
+            }
+            if (t > 0) {
+                const int n = n0 + t - 1, st = n % S;
+                if (n >= S)
+                    mbar_wait(L.bar(L.empty_v, st), (uint32_t)(n / S - 1) & 1);
+                mbar_expect_tx(L.bar(L.full_v, st), T::TILE);
+                tma_tile(L.vt(st), T::PANEL, mv, w.h, tile_key<BN>(cols, w.first, t - 1),
+                         L.bar(L.full_v, st));
+            }
         }
-        if (t > 0) {
-            const int u = t - 1, st = u % S;
-            if (u >= S)
-                mbar_wait(L.bar(L.empty_v, st), (uint32_t)(u / S - 1) & 1);
-            mbar_expect_tx(L.bar(L.full_v, st), T::TILE);
-            tma_tile(L.vt(st), T::PANEL, mv, h, tile_key<BN>(cols, first, u), L.bar(L.full_v, st));
-        }
+        n0 += w.tiles;
     }
 }
 
@@ -275,17 +295,16 @@ template <int BN> struct consumer {
 
     /* S -> exp2(S * scale - max) in place; running max and sum updated, alpha = the factor O
      * must be rescaled by (applied later, once the P V product reading O has completed) */
+    float last_bias; /* on the last key's raw score (last_key_bias) */
     __device__ __forceinline__ void softmax(int key0, int kv_tokens, float scale_log2)
     {
-        /* keys past the end of a ragged last tile take no weight */
-        if (key0 + BN > kv_tokens) {
+        /* keys past the end of a ragged last tile take no weight; the last key, its bias */
+        if (key0 + BN >= kv_tokens) {
+            const int last = kv_tokens - 1 - key0 - 2 * (lane & 3);
 #pragma unroll
             for (int i = 0; i < G; i++) {
-                int key = key0 + i * 8 + 2 * (lane & 3);
-                if (key >= kv_tokens)
-                    s[4 * i] = s[4 * i + 2] = -INFINITY;
-                if (key + 1 >= kv_tokens)
-                    s[4 * i + 1] = s[4 * i + 3] = -INFINITY;
+                last_key_fix(s[4 * i], s[4 * i + 2], i * 8, last, last_bias);
+                last_key_fix(s[4 * i + 1], s[4 * i + 3], i * 8 + 1, last, last_bias);
             }
         }
         /* this thread's rows g (s[4i], s[4i+1]) and g+8 (s[4i+2], s[4i+3]) */
@@ -301,6 +320,11 @@ template <int BN> struct consumer {
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
             float m_new = fmaxf(row_max[hr], mx * scale_log2);
+            /* the old maximum stays while the new one exceeds it by at most MAX_SLACK (p <= 256):
+             * sums and O share one maximum either way, so only rounding changes, and O is
+             * rescaled far less often (FlashAttention-4's rule). -inf - -inf is NaN: kept. */
+            if (m_new - row_max[hr] <= MAX_SLACK)
+                m_new = row_max[hr];
             float m_use = m_new == -INFINITY ? 0.f : m_new;
             alpha[hr] = fast_exp2(row_max[hr] - m_use);
             row_max[hr] = m_new;
@@ -340,36 +364,44 @@ template <int BN> struct consumer {
     }
 };
 
-/* A consumer warpgroup over all tiles, in rounds: round t issues S_t = Q K_t^T (t < tiles) and
- * O += P_{t-1} V_{t-1} (t > 0) in this warpgroup's turn; turns alternate between the two
- * consumers, warpgroup 0 first (warpgroup 1 passes the first turn before starting and skips its
- * last pass, so every barrier use sees 128 arrivals and 128 waiters). The first and last rounds
- * are written out: a conditional MMA inside the loop makes ptxas serialise every wgmma. */
+/* A consumer warpgroup over one unit's tiles, in rounds: round t issues S_t = Q K_t^T
+ * (t < tiles) and O += P_{t-1} V_{t-1} (t > 0) in this warpgroup's turn; turns alternate
+ * between the two consumers, warpgroup 0 first. Over a CTA's units the rounds form one
+ * sequence: warpgroup 1 passes the first turn before its first unit and skips the last pass of
+ * its last unit, so every barrier use sees 128 arrivals and 128 waiters, and warpgroup 0 starts
+ * the next unit while warpgroup 1 finishes this one. n0: the unit's first tile in the CTA's
+ * count; nq: the unit's index among the CTA's units with tiles. The first and last rounds are
+ * written out: a conditional MMA inside the loop makes ptxas serialise every wgmma. */
 template <int BN>
 __device__ __forceinline__ void consume(consumer<BN> &c, const smem_layout<BN> &L, int cw,
                                         int kv_tokens, float scale_log2, const int32_t *cols,
-                                        int first, int tiles)
+                                        int first, int tiles, int n0, int nq, bool last)
 {
     constexpr int S = tiles_of<BN>::STAGES;
-    if (cw == 1)
+    if (cw == 1 && nq == 0)
         turn_pass(cw);
-    mbar_wait(L.q_full, 0);
-    mbar_wait(L.full_k, 0);
-    turn_wait(cw);
-    wgmma_fence();
-    c.issue_qk(L.kt(0));
-    wgmma_commit();
-    turn_pass(cw);
-    wgmma_wait<0>();
-    fence_regs<BN / 2>(c.s);
-    mbar_arrive(L.empty_k);
+    mbar_wait(L.q_full, (uint32_t)nq & 1);
+    {
+        const int st = n0 % S;
+        mbar_wait(L.bar(L.full_k, st), (uint32_t)(n0 / S) & 1);
+        turn_wait(cw);
+        wgmma_fence();
+        c.issue_qk(L.kt(st));
+        wgmma_commit();
+        turn_pass(cw);
+        wgmma_wait<0>();
+        fence_regs<BN / 2>(c.s);
+        mbar_arrive(L.bar(L.empty_k, st));
+        if (tiles == 1) /* the unit's Q K^T products are done: the next unit's Q may load */
+            mbar_arrive(L.q_empty);
+    }
     c.softmax(tile_key<BN>(cols, first, 0), kv_tokens, scale_log2);
     c.rescale_and_pack();
 
     for (int t = 1; t < tiles; t++) {
-        const int st = t % S, pst = (t - 1) % S;
-        mbar_wait(L.bar(L.full_k, st), (uint32_t)(t / S) & 1);
-        mbar_wait(L.bar(L.full_v, pst), (uint32_t)((t - 1) / S) & 1);
+        const int n = n0 + t, st = n % S, pst = (n - 1) % S;
+        mbar_wait(L.bar(L.full_k, st), (uint32_t)(n / S) & 1);
+        mbar_wait(L.bar(L.full_v, pst), (uint32_t)((n - 1) / S) & 1);
         turn_wait(cw);
         wgmma_fence();
         c.issue_qk(L.kt(st));
@@ -380,6 +412,8 @@ __device__ __forceinline__ void consume(consumer<BN> &c, const smem_layout<BN> &
         wgmma_wait<1>(); /* S_t is in, P V may still run */
         fence_regs<BN / 2>(c.s);
         mbar_arrive(L.bar(L.empty_k, st));
+        if (t == tiles - 1)
+            mbar_arrive(L.q_empty);
         c.softmax(tile_key<BN>(cols, first, t), kv_tokens, scale_log2);
         wgmma_wait<0>();
         fence_regs<64>(c.o);
@@ -387,25 +421,30 @@ __device__ __forceinline__ void consume(consumer<BN> &c, const smem_layout<BN> &
         c.rescale_and_pack();
     }
 
-    const int pst = (tiles - 1) % S;
-    mbar_wait(L.bar(L.full_v, pst), (uint32_t)((tiles - 1) / S) & 1);
+    const int n = n0 + tiles - 1, pst = n % S;
+    mbar_wait(L.bar(L.full_v, pst), (uint32_t)(n / S) & 1);
     turn_wait(cw);
     wgmma_fence();
     c.issue_pv(L.vt(pst));
     wgmma_commit();
-    if (cw == 0)
+    if (cw == 0 || !last)
         turn_pass(cw);
     wgmma_wait<0>();
     fence_regs<64>(c.o);
+    mbar_arrive(L.bar(L.empty_v, pst));
 }
 
+/* Launch: a 1-D grid of CTAs, each looping over its units (see unit_of); dense launches as
+ * many CTAs as fit on the device at once (one per SM), block-sparse one per unit (units then
+ * differ in length, and the hardware's CTA scheduler balances them; every unit of a CTA that
+ * loops must have tiles, which dense units do). */
 template <int BN>
 __global__ void __launch_bounds__(THREADS, 1)
     flash_fwd_sm90(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
                    const __grid_constant__ CUtensorMap map_v, __nv_bfloat16 *__restrict__ out,
                    float *__restrict__ lse, int q_tokens, int kv_tokens, int heads,
                    float scale_log2, const int32_t *__restrict__ row_start,
-                   const int32_t *__restrict__ cols)
+                   const int32_t *__restrict__ cols, float last_bias)
 {
     using T = tiles_of<BN>;
     constexpr int S = T::STAGES;
@@ -416,24 +455,20 @@ __global__ void __launch_bounds__(THREADS, 1)
     L.k = base + QTILE;
     L.v = L.k + S * T::TILE;
     L.q_full = L.v + S * T::TILE;
-    L.full_k = L.q_full + 8;
+    L.q_empty = L.q_full + 8;
+    L.full_k = L.q_empty + 8;
     L.full_v = L.full_k + 8 * S;
     L.empty_k = L.full_v + 8 * S;
     L.empty_v = L.empty_k + 8 * S;
 
-    const int qb = blockIdx.x, h = blockIdx.y;
+    if (BN == DENSE_BN)
+        row_start = cols = nullptr;
+    const int q_blocks = (q_tokens + BM - 1) / BM, units = q_blocks * heads;
     const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32;
-    const int q0 = qb * BM;
-    int first = 0, tiles;
-    if (row_start) {
-        first = row_start[qb];
-        tiles = row_start[qb + 1] - first;
-    } else {
-        tiles = (kv_tokens + BN - 1) / BN;
-    }
 
     if (threadIdx.x == 0) {
         mbar_init(L.q_full, 1);
+        mbar_init(L.q_empty, 256);
         for (int st = 0; st < S; st++) {
             mbar_init(L.bar(L.full_k, st), 1);
             mbar_init(L.bar(L.full_v, st), 1);
@@ -446,40 +481,49 @@ __global__ void __launch_bounds__(THREADS, 1)
 
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
-        if (threadIdx.x == 0 && tiles > 0) /* no load left in flight when the CTA ends early */
-            produce<BN>(L, &map_q, &map_k, &map_v, h, q0, cols, first, tiles);
+        if (threadIdx.x == 0)
+            produce<BN>(L, &map_q, &map_k, &map_v, units, q_blocks, kv_tokens, row_start, cols);
         return;
     }
     asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
     const int cw = wg - 1;
     consumer<BN> c;
-#pragma unroll
-    for (int i = 0; i < 64; i++)
-        c.o[i] = 0.f;
-    c.row_max[0] = c.row_max[1] = -INFINITY;
-    c.row_sum[0] = c.row_sum[1] = 0.f;
     c.qbase = L.q + cw * (64 * 128); /* this warpgroup's 64 rows of Q: 8 KB into each panel */
     c.lane = lane;
-    if (tiles > 0)
-        consume<BN>(c, L, cw, kv_tokens, scale_log2, cols, first, tiles);
+    c.last_bias = last_bias;
+    int n0 = 0, nq = 0;
+    for (int u = blockIdx.x; u < units; u += gridDim.x) {
+        const unit_of w(u, q_blocks, kv_tokens, BN, row_start);
+#pragma unroll
+        for (int i = 0; i < 64; i++)
+            c.o[i] = 0.f;
+        c.row_max[0] = c.row_max[1] = -INFINITY;
+        c.row_sum[0] = c.row_sum[1] = 0.f;
+        if (w.tiles > 0) {
+            consume<BN>(c, L, cw, kv_tokens, scale_log2, cols, w.first, w.tiles, n0, nq,
+                        u + (int)gridDim.x >= units);
+            n0 += w.tiles;
+            nq++;
+        }
 
 #pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-        float l = c.row_sum[hr];
-        l += __shfl_xor_sync(0xffffffffu, l, 1);
-        l += __shfl_xor_sync(0xffffffffu, l, 2);
-        float inv = l > 0.f ? 1.f / l : 0.f;
-        int row = q0 + cw * 64 + warp * 16 + (lane >> 2) + hr * 8;
-        if (row >= q_tokens)
-            continue;
-        __nv_bfloat16 *orow = out + ((int64_t)row * heads + h) * D;
+        for (int hr = 0; hr < 2; hr++) {
+            float l = c.row_sum[hr];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            float inv = l > 0.f ? 1.f / l : 0.f;
+            int row = w.qb * BM + cw * 64 + warp * 16 + (lane >> 2) + hr * 8;
+            if (row >= q_tokens)
+                continue;
+            __nv_bfloat16 *orow = out + ((int64_t)row * heads + w.h) * D;
 #pragma unroll
-        for (int i = 0; i < 16; i++)
-            *reinterpret_cast<__nv_bfloat162 *>(orow + i * 8 + 2 * (lane & 3)) =
-                __floats2bfloat162_rn(c.o[4 * i + 2 * hr] * inv, c.o[4 * i + 2 * hr + 1] * inv);
-        if (lse && (lane & 3) == 0)
-            lse[(int64_t)h * q_tokens + row] =
-                l > 0.f ? (c.row_max[hr] + __log2f(l)) * LN2 : -INFINITY;
+            for (int i = 0; i < 16; i++)
+                *reinterpret_cast<__nv_bfloat162 *>(orow + i * 8 + 2 * (lane & 3)) =
+                    __floats2bfloat162_rn(c.o[4 * i + 2 * hr] * inv, c.o[4 * i + 2 * hr + 1] * inv);
+            if (lse && (lane & 3) == 0)
+                lse[(int64_t)w.h * q_tokens + row] =
+                    l > 0.f ? (c.row_max[hr] + __log2f(l)) * LN2 : -INFINITY;
+        }
     }
 }
 
@@ -530,10 +574,17 @@ template <int BN> int launch(const attn_flash_args *a, PFN_cuTensorMapEncodeTile
     TRY(tensor_map(enc, a->v, a->kv_tokens, a->kv_stride, a->heads, BN, "v", &mv));
     CUDA_TRY(cudaFuncSetAttribute(flash_fwd_sm90<BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   (int)smem));
-    dim3 grid((unsigned)((a->q_tokens + BM - 1) / BM), (unsigned)a->heads);
-    flash_fwd_sm90<BN><<<grid, THREADS, smem, (cudaStream_t)a->stream>>>(
+    const int64_t units = (a->q_tokens + BM - 1) / BM * a->heads;
+    if (units > INT32_MAX)
+        return err_set(REEL_E_UNSUPPORTED, "flash attention (sm90a): %lld query blocks x heads",
+                       (long long)units);
+    int dev = 0, sms = 0;
+    CUDA_TRY(cudaGetDevice(&dev));
+    CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const int64_t grid = a->row_start || units < sms ? units : sms;
+    flash_fwd_sm90<BN><<<(unsigned)grid, THREADS, smem, (cudaStream_t)a->stream>>>(
         mq, mk, mv, (__nv_bfloat16 *)a->out, a->lse, (int)a->q_tokens, (int)a->kv_tokens,
-        a->heads, a->scale * LOG2E, a->row_start, a->cols);
+        a->heads, a->scale * LOG2E, a->row_start, a->cols, last_key_bias(a));
     CUDA_TRY_LAUNCH("flash attention (sm90a)");
     return REEL_OK;
 }

@@ -4,6 +4,7 @@
 #include "attn.h"
 
 #include "attn_options.h"
+#include "attn_plugins.h"
 
 #include "../dit/error.h"
 
@@ -133,6 +134,14 @@ static int check_args(const attn_instance *a, const reel_attn_args *x)
         return err_set(REEL_E_INVALID,
                        "attention '%s': negative layer %d, step %d, q_first %lld or kv_first %lld",
                        name, x->layer, x->step, (long long)x->q_first, (long long)x->kv_first);
+    if (x->last_key_copies < 0)
+        return err_set(REEL_E_INVALID, "attention '%s': last_key_copies %lld", name,
+                       (long long)x->last_key_copies);
+    /* the weight of a repeated last key is the built-in dense plugin's (cross-attention) */
+    if (x->last_key_copies > 1 && a->plugin != &attn_dense_plugin)
+        return err_set(REEL_E_UNSUPPORTED,
+                       "attention '%s': a repeated last key (compacted text context) is only for "
+                       "the dense plugin", name);
     return REEL_OK;
 }
 

@@ -53,6 +53,8 @@ static void ref_row(const ref_job *job, int h, int64_t i)
         if (s[j] == -INFINITY)
             continue;
         double p = exp(s[j] - m);
+        if (j == a->kv_tokens - 1 && a->last_key_copies > 1)
+            p *= (double)a->last_key_copies;
         sum += p;
         const float *v = a->v + j * a->kv_stride + (int64_t)h * d;
         for (int c = 0; c < d; c++)

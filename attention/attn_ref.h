@@ -4,7 +4,8 @@
  *   out[i, h, :] = sum_j p_ij v[j, h, :],  p_ij = exp(s_ij - lse_i),  s_ij = scale q_i . k_j
  *   lse[h, i] = log sum_j exp(s_ij)   (natural log of scaled scores, the ABI's LSE)
  *
- * over the keys j that the block mask and the element rule both keep. fp32 inputs and outputs,
+ * over the keys j that the block mask and the element rule both keep; with last_key_copies
+ * = c > 1 the last key counts c times (exp(s_ij) c in both sums). fp32 inputs and outputs,
  * scores, softmax and sums in double. A query with no key kept gets out = 0 and
  * lse = -inf (the CUDA kernel's convention, so partial attentions still merge by LSE).
  * Threaded over (head, query) rows. */
@@ -33,6 +34,8 @@ typedef struct attn_ref_args {
     attn_keep_fn keep;           /* NULL: every element of a kept block */
     const void *keep_ctx;
     int threads; /* <= 0: one per online core */
+    int64_t last_key_copies;     /* > 1: the last key and value stand for this many identical
+                                    rows (a zero-padded text context), weighted so */
 } attn_ref_args;
 
 int attn_ref_forward(const attn_ref_args *a);

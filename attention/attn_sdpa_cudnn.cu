@@ -225,6 +225,8 @@ int attn_cudnn_forward(attn_cudnn *c, const attn_flash_args *a)
 {
     if (a->row_start || a->cols)
         return err_set(REEL_E_UNSUPPORTED, "cuDNN SDPA: block masks are not supported");
+    if (a->last_key_copies > 1)
+        return err_set(REEL_E_UNSUPPORTED, "cuDNN SDPA: a repeated last key is not supported");
     if (((uintptr_t)a->q | (uintptr_t)a->k | (uintptr_t)a->v | (uintptr_t)a->out) % 16 ||
         a->q_stride % 8 || a->kv_stride % 8)
         return err_set(REEL_E_UNSUPPORTED, "cuDNN SDPA: q/k/v/out must be 16-byte aligned");

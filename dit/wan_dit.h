@@ -51,10 +51,16 @@ typedef struct wan_dit {
     size_t weight_bytes;
 } wan_dit;
 
-/* Text context prepared once per prompt: the embedded 512-row context and every block's
- * cross-attention K and V (they depend on the prompt only, so all denoising steps share them). */
+/* Text context prepared once per prompt: every block's cross-attention K and V (they depend on
+ * the prompt only, so all denoising steps share them). The reference pads the context with zero
+ * rows to text_len and attends to all of them; the padded rows embed to one and the same row,
+ * so K and V keep the prompt's rows and one padding row that counts for all the padding
+ * (attention weights it by last_copies): the same softmax over 512 rows, at the prompt's cost. */
 typedef struct wan_context {
-    tensor ckv;                 /* [layers, text_len, 2D] compute dtype: K (RMS-normed) | V */
+    tensor ckv;                 /* [layers, rows, 2D] compute dtype: K (RMS-normed) | V */
+    int64_t rows;               /* prompt rows (trailing zero rows dropped) + 1 padding row,
+                                   or text_len when nothing is padded */
+    int64_t last_copies;        /* padding rows the last row stands for; 1 when none */
     void *mem;
 } wan_context;
 

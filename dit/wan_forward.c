@@ -78,7 +78,7 @@ static int repeat_first(backend *be, tensor *t, int64_t R, int64_t n)
 
 static int attend(attn_instance *inst, const tensor *q, const tensor *k, const tensor *v,
                   tensor *out, int layer, int step, float timestep, const wan_dit *m,
-                  int64_t kv_tokens)
+                  int64_t kv_tokens, int64_t last_key_copies)
 {
     reel_attn_args a;
     memset(&a, 0, sizeof a);
@@ -96,10 +96,19 @@ static int attend(attn_instance *inst, const tensor *q, const tensor *k, const t
     a.step = step;
     a.timestep = timestep;
     a.cuda_stream = m->be->stream;
+    a.last_key_copies = last_key_copies;
     return attn_instance_forward(inst, &a);
 }
 
 /* ---- text context ------------------------------------------------------------------------- */
+
+static int all_zero(const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != 0.f)
+            return 0;
+    return 1;
+}
 
 int wan_context_prepare(wan_dit *m, const tensor *context, arena *S, wan_context *out)
 {
@@ -115,13 +124,21 @@ int wan_context_prepare(wan_dit *m, const tensor *context, arena *S, wan_context
                        "text context: expected f32 host [L <= %d, %d], got %s %s", c->text_len,
                        c->text_dim, dtype_name(context->dtype), tensor_shape_str(context, s, sizeof s));
     }
-    const int64_t T = c->text_len, D = c->dim;
+    const int64_t D = c->dim;
     /* Zero rows up to text_len, then the text MLP: padded rows become a bias-derived constant
-     * that cross-attention attends to (no mask), exactly as the reference. */
+     * that cross-attention attends to (no mask), as the reference does; here one such row stands
+     * for all of them (wan_context). Trailing zero rows passed in are padding too. */
+    const float *cx = context->data;
+    int64_t used = context->shape[0];
+    while (used > 0 && all_zero(cx + (used - 1) * c->text_dim, c->text_dim))
+        used--;
+    const int64_t T = used < c->text_len ? used + 1 : c->text_len;
+    out->rows = T;
+    out->last_copies = used < c->text_len ? c->text_len - used : 1;
     float *padded = calloc((size_t)(T * c->text_dim), sizeof(float));
     if (!padded)
         return err_set(REEL_E_NOMEM, "text context: out of host memory");
-    memcpy(padded, context->data, (size_t)tensor_nbytes(context));
+    memcpy(padded, cx, sizeof(float) * (size_t)(used * c->text_dim));
     size_t mark = arena_mark(S);
     tensor host = tensor_2d(padded, DT_F32, DEV_CPU, T, c->text_dim), dev, h, emb;
     int st = new2(S, cdt, T, c->text_dim, &dev);
@@ -267,7 +284,7 @@ static int block_forward(fwd *f, int i)
     TRY(lap(f->lp, PH_SELF));
     for (int64_t e = 0; e < f->n; e++) {
         tensor qe = elem(f, &q, e), ke = elem(f, &k, e), ve = elem(f, &v, e), oe = elem(f, &o, e);
-        TRY(attend(f->args->self_attn, &qe, &ke, &ve, &oe, i, f->args->step, f->t0, m, L));
+        TRY(attend(f->args->self_attn, &qe, &ke, &ve, &oe, i, f->args->step, f->t0, m, L, 1));
     }
     TRY(lap(f->lp, PH_GEMM));
     TRY(op->gemm(be, &o, &b->o_w, &b->o_b, ACT_NONE, &f->a1)); /* a1 is free again: reuse it */
@@ -277,7 +294,6 @@ static int block_forward(fwd *f, int i)
     arena_reset(S, after_ca);
 
     /* cross-attention: element e against its own prompt's cached K/V */
-    const int64_t T = c->text_len;
     TRY(new2(S, cdt, N, D, &q));
     TRY(lap(f->lp, PH_GEMM));
     TRY(op->gemm(be, &ca, &b->cq_w, &b->cq_b, ACT_NONE, &q));
@@ -285,11 +301,13 @@ static int block_forward(fwd *f, int i)
     TRY(op->rms_norm(be, &q, &b->cnorm_q, c->eps, NULL, c->head_dim, &q));
     TRY(lap(f->lp, PH_CROSS));
     for (int64_t e = 0; e < f->n; e++) {
-        tensor kv = tensor_slice(&f->args->contexts[e]->ckv, 0, i, 1);
-        kv = tensor_2d(kv.data, cdt, be->dev, T, 2 * D);
+        const wan_context *cx = f->args->contexts[e];
+        tensor kv = tensor_slice(&cx->ckv, 0, i, 1);
+        kv = tensor_2d(kv.data, cdt, be->dev, cx->rows, 2 * D);
         tensor ck = tensor_slice(&kv, 1, 0, D), cv = tensor_slice(&kv, 1, D, D);
         tensor qe = elem(f, &q, e), ae = elem(f, &ca, e);
-        TRY(attend(f->args->cross_attn, &qe, &ck, &cv, &ae, i, f->args->step, f->t0, m, T));
+        TRY(attend(f->args->cross_attn, &qe, &ck, &cv, &ae, i, f->args->step, f->t0, m, cx->rows,
+                   cx->last_copies));
     }
     TRY(lap(f->lp, PH_GEMM));
     TRY(op->gemm(be, &ca, &b->co_w, &b->co_b, ACT_NONE, &q));

@@ -58,6 +58,9 @@ typedef struct reel_attn_args {
     int layer, step;
     float timestep;
     void *cuda_stream;       /* cudaStream_t to queue work on */
+    int64_t last_key_copies; /* > 1: the last key/value row stands for this many identical rows
+                                (cross-attention over a zero-padded text context, compacted);
+                                0 or 1: for itself. reel passes > 1 only to the dense plugin */
 } reel_attn_args;
 
 typedef struct reel_attn_option {

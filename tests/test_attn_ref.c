@@ -1,6 +1,7 @@
 /* The CPU reference attention (attention/attn_ref.c) against the plain two-pass formula, with
- * strided inputs, block masks, element rules, LSE, threads, and the merge of partial
- * attentions by LSE that FlashBlock-style caching relies on. */
+ * strided inputs, block masks, element rules, LSE, threads, the merge of partial attentions by
+ * LSE that FlashBlock-style caching relies on, and a repeated last key (compacted text context)
+ * against the rows written out. */
 #include "check.h"
 #include "test_attn_naive.h"
 
@@ -140,6 +141,42 @@ static void check_threads_identical(void)
     free(x), free(o1), free(o3);
 }
 
+/* A text context of 9 rows zero-padded to 40: the 9 rows and one padding row counted 31 times
+ * give the attention over all 40 rows (outputs and LSE). */
+static void check_last_key_copies(void)
+{
+    const int64_t Lq = 23, used = 9, T = 40;
+    const int H = 2, D = 16;
+    const int64_t row = H * D;
+    float *q = malloc(sizeof(float) * Lq * row), *k = malloc(sizeof(float) * T * row);
+    float *v = malloc(sizeof(float) * T * row);
+    float *full = malloc(sizeof(float) * Lq * row), *compact = malloc(sizeof(float) * Lq * row);
+    float lf[2 * 23], lc[2 * 23];
+    check_fill_normal(q, (size_t)(Lq * row), 1.0f);
+    check_fill_normal(k, (size_t)((used + 1) * row), 1.0f);
+    check_fill_normal(v, (size_t)((used + 1) * row), 1.0f);
+    for (int64_t j = used + 1; j < T; j++) { /* the padding row, repeated */
+        memcpy(k + j * row, k + used * row, sizeof(float) * row);
+        memcpy(v + j * row, v + used * row, sizeof(float) * row);
+    }
+    attn_ref_args a = {.q = q, .k = k, .v = v, .out = full, .lse = lf, .q_tokens = Lq,
+                       .kv_tokens = T, .q_stride = row, .kv_stride = row, .heads = H,
+                       .head_dim = D, .scale = 0.25f};
+    CHECK_OK(attn_ref_forward(&a));
+    a.out = compact, a.lse = lc, a.kv_tokens = used + 1, a.last_key_copies = T - used;
+    CHECK_OK(attn_ref_forward(&a));
+    double e = check_rel_l2(compact, full, (size_t)(Lq * row)), worst = 0;
+    for (int i = 0; i < H * Lq; i++)
+        worst = fmax(worst, fabs((double)lc[i] - lf[i]));
+    printf("| ref last key x31 vs 40 rows | 2x23x(9+1) d16 | %.2e | 1e-6 | lse %.1e |\n", e, worst);
+    CHECK(e < 1e-6, "compacted context differs from the padded one: %g", e);
+    CHECK(worst < 1e-5, "compacted context's lse off by %g", worst);
+    a.last_key_copies = 1; /* and the count matters: once is not 31 times */
+    CHECK_OK(attn_ref_forward(&a));
+    CHECK(check_rel_l2(compact, full, (size_t)(Lq * row)) > 1e-2, "last_key_copies ignored");
+    free(q), free(k), free(v), free(full), free(compact);
+}
+
 static void check_errors(void)
 {
     float x[64];
@@ -175,6 +212,7 @@ int main(void)
 
     check_lse_merge();
     check_threads_identical();
+    check_last_key_copies();
     check_errors();
     return check_done();
 }

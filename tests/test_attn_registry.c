@@ -121,7 +121,19 @@ static void check_dense_cpu_cross(void)
     bad = args;
     bad.struct_size = 4;
     CHECK(attn_instance_forward(a, &bad) == REEL_E_INVALID, "wrong args size");
+    bad = args;
+    bad.last_key_copies = -2;
+    CHECK(attn_instance_forward(a, &bad) == REEL_E_INVALID, "negative last_key_copies");
     attn_instance_free(a);
+
+    /* a repeated last key is weighted by the dense plugin only; another plugin refuses it */
+    attn_instance *r;
+    CHECK_OK(attn_instance_create("radial", &cfg, &r));
+    bad = args;
+    bad.last_key_copies = 5;
+    CHECK(attn_instance_forward(r, &bad) == REEL_E_UNSUPPORTED, "radial with last_key_copies");
+    CHECK(strstr(err_msg(), "dense") != NULL, "message names the dense plugin: %s", err_msg());
+    attn_instance_free(r);
     free(qbuf), free(kv), free(out), free(lse), free(ref), free(rlse);
 }
 

@@ -1,7 +1,8 @@
 /* reel bench attn: times attention kernels at Wan shapes on synthetic bf16 q/k/v laid out as
  * the DiT lays them out (slices of a fused [L, 3*heads*128] QKV buffer, packed output):
  * reel's flash kernels (mma.sync and, on Hopper, wgmma) dense, cuDNN SDPA dense, the Radial
- * mask at 81 frames, and random block masks. Each time is the median of --reps runs after a warm-up, taken with CUDA events.
+ * mask at 81 frames, random block masks, and cross-attention over a 512-key text context.
+ * Each time is the median of --reps runs after a warm-up, taken with CUDA events.
  * FLOPs per dense call: 4 * L * L * head_dim * heads; a sparse call reports the dense FLOPs
  * over its time (effective TFLOP/s) next to its density (fraction of 128x128 tiles computed)
  * and t / (density * t_dense), the sparse kernel's overhead over perfect scaling (1.0 = time
@@ -50,18 +51,19 @@ static void report(bench *b, const char *what, double density, float ms)
     char kernel[96];
     snprintf(kernel, sizeof kernel, "%s %s", b->kernel, what);
     const int heads = b->shape->heads;
-    double tflops = 4.0 * (double)b->L * b->L * 128 * heads / (ms * 1e-3) / 1e12;
+    const int64_t kv = b->args.kv_tokens;
+    double tflops = 4.0 * (double)b->L * kv * 128 * heads / (ms * 1e-3) / 1e12;
     double scaling = density < 1 && b->dense_ms > 0 ? ms / (density * b->dense_ms) : 0;
     double vs_cudnn = b->cudnn_ms > 0 ? b->cudnn_ms / ms : 0;
     if (b->json) {
         printf("%s  {\"shape\": \"%s\", \"kernel\": \"%s\", \"heads\": %d, \"tokens\": %lld, "
-               "\"density\": %.4f, \"ms\": %.4f, \"tflops_effective\": %.1f, "
+               "\"keys\": %lld, \"density\": %.4f, \"ms\": %.4f, \"tflops_effective\": %.1f, "
                "\"speedup_vs_cudnn_dense\": %.3f, \"t_over_density_t_dense\": %.3f, "
                "\"device\": \"%s\"}",
-               b->rows ? ",\n" : "[\n", b->shape->name, kernel, heads, (long long)b->L, density,
-               ms, tflops, vs_cudnn, scaling, b->device);
+               b->rows ? ",\n" : "[\n", b->shape->name, kernel, heads, (long long)b->L,
+               (long long)kv, density, ms, tflops, vs_cudnn, scaling, b->device);
     } else {
-        char sc[32] = "", vc[32] = "";
+        char sc[32] = "", vc[32] = "", keys[32] = "";
         if (scaling > 0)
             snprintf(sc, sizeof sc, "%.3f", scaling);
         if (vs_cudnn > 0)
@@ -71,8 +73,10 @@ static void report(bench *b, const char *what, double density, float ms)
                    "(eff.) | speedup vs cuDNN dense | t/(density t_dense) |\n"
                    "|---|---|---|---|---|---|---|---|\n",
                    b->device);
-        printf("| %s | %s | %d x %lld | %.3f | %.3f | %.1f | %s | %s |\n", b->shape->name, kernel,
-               heads, (long long)b->L, density, ms, tflops, vc, sc);
+        if (kv != b->L)
+            snprintf(keys, sizeof keys, " (%lld keys)", (long long)kv);
+        printf("| %s | %s | %d x %lld%s | %.3f | %.3f | %.1f | %s | %s |\n", b->shape->name,
+               kernel, heads, (long long)b->L, keys, density, ms, tflops, vc, sc);
     }
     b->rows++;
     fflush(stdout);
@@ -115,7 +119,7 @@ static int fill_random(void *dev, size_t n)
 
 #ifdef REEL_HAVE_CUDNN
 /* cuDNN dense at the current shape; a shape cuDNN cannot take is reported, not fatal. */
-static void time_cudnn(bench *b)
+static void time_cudnn(bench *b, const char *what)
 {
     int st = attn_cuda_time(run_cudnn, b, NULL, b->reps, &b->cudnn_ms);
     if (st < 0) {
@@ -124,7 +128,7 @@ static void time_cudnn(bench *b)
         return;
     }
     b->kernel = "cudnn";
-    report(b, "dense", 1.0, b->cudnn_ms);
+    report(b, what, 1.0, b->cudnn_ms);
 }
 #endif
 
@@ -185,6 +189,30 @@ static int bench_sparse(bench *b)
     return st;
 }
 
+/* Cross-attention at the shape: every query against the first `keys` keys (Wan's 512-row text
+ * context), cuDNN and the wgmma kernel (mma.sync off Hopper), the cuDNN time as the ratio's base. */
+static int bench_cross(bench *b, int64_t keys)
+{
+    const int64_t all = b->args.kv_tokens;
+    b->args.kv_tokens = keys;
+    b->cudnn_ms = 0;
+#ifdef REEL_HAVE_CUDNN
+    if (b->cudnn)
+        time_cudnn(b, "cross");
+#endif
+    b->args.kernel = ATTN_FLASH_AUTO;
+    int wgmma = 0;
+    int st = attn_flash_has_wgmma(128, &wgmma);
+    b->kernel = wgmma ? "wgmma" : "mma";
+    float ms = 0;
+    if (st == REEL_OK)
+        st = attn_cuda_time(run_flash, &b->args, NULL, b->reps, &ms);
+    if (st == REEL_OK)
+        report(b, "cross", 1.0, ms);
+    b->args.kv_tokens = all;
+    return st;
+}
+
 static int bench_shape_run(bench *b, const bench_shape *sh)
 {
     b->shape = sh;
@@ -210,7 +238,7 @@ static int bench_shape_run(bench *b, const bench_shape *sh)
 
 #ifdef REEL_HAVE_CUDNN
     if (st == REEL_OK && b->cudnn)
-        time_cudnn(b);
+        time_cudnn(b, "dense");
 #endif
     static const char *const names[] = {"", "mma", "wgmma"};
     for (int kernel = ATTN_FLASH_MMA; kernel <= ATTN_FLASH_WGMMA && st == REEL_OK; kernel++) {
@@ -226,6 +254,8 @@ static int bench_shape_run(bench *b, const bench_shape *sh)
             report(b, "dense", 1.0, b->dense_ms);
         st = st == REEL_OK ? bench_sparse(b) : st;
     }
+    if (st == REEL_OK)
+        st = bench_cross(b, 512);
     attn_cuda_free(qkv);
     attn_cuda_free(out);
     return st;
@@ -234,8 +264,8 @@ static int bench_shape_run(bench *b, const bench_shape *sh)
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: reel bench attn [--shape 1.3b|14b|all] [--reps N] [--json] [--device N]\n"
-               "  times reel's flash kernel (dense, Radial at 81 frames, random block masks)\n"
-               "  and cuDNN SDPA at Wan 1.3B 480p (12 x 32760 x 128) and 14B 720p\n"
+               "  times reel's flash kernel (dense, Radial at 81 frames, random block masks,\n"
+               "  cross-attention over 512 keys) and cuDNN SDPA at Wan 1.3B 480p (12 x 32760 x 128) and 14B 720p\n"
                "  (40 x 75600 x 128); median of N runs (default 10) after a warm-up\n");
 }
 

@@ -1,7 +1,10 @@
 /* reel bench dit: one Wan DiT forward at real shapes with synthetic weights (no checkpoint
  * needed), timed after a warm-up, with the time split into GEMMs, attention and the rest.
  * --batch N times one forward over N text contexts (classifier-free guidance uses 2), reported
- * per forward and per prediction, so that it can be set against N single forwards. */
+ * per forward and per prediction, so that it can be set against N single forwards.
+ * --prompt-tokens P: the text context has P rows, zero-padded to text_len as a real prompt is
+ * (cross-attention then runs over the prompt's rows and one padding row); the default, text_len,
+ * has no padding: the costliest cross-attention. */
 #include "cli.h"
 
 #include "attention/attn.h"
@@ -16,7 +19,7 @@
 
 typedef struct bench_dit_job {
     const char *preset, *attn, *backend_name;
-    int frames, width, height, iters, batch, json;
+    int frames, width, height, iters, batch, json, prompt_tokens; /* 0: text_len */
 } bench_dit_job;
 
 static int run(const bench_dit_job *j)
@@ -26,6 +29,9 @@ static int run(const bench_dit_job *j)
     if ((j->frames - 1) % 4 != 0 || j->width % 16 || j->height % 16)
         return err_set(REEL_E_INVALID, "frames must be 4k+1 and the size a multiple of 16");
     const int F = (j->frames - 1) / 4 + 1, H = j->height / 8, W = j->width / 8;
+    const int P = j->prompt_tokens ? j->prompt_tokens : cfg.text_len;
+    if (P < 1 || P > cfg.text_len)
+        return err_set(REEL_E_INVALID, "--prompt-tokens %d: expected 1..%d", P, cfg.text_len);
     backend *be;
     TRY(backend_create_by_name(j->backend_name, &be));
     wan_dit *m = NULL;
@@ -63,7 +69,7 @@ static int run(const bench_dit_job *j)
     if (st >= 0)
         st = be->ops->copy(be, &lh, &lat);
     /* each prediction has its own K/V in memory, as under guidance; equal values time the same */
-    tensor ch = tensor_2d(host, DT_F32, DEV_CPU, cfg.text_len, cfg.text_dim);
+    tensor ch = tensor_2d(host, DT_F32, DEV_CPU, P, cfg.text_dim);
     for (int i = 0; st >= 0 && i < N; i++) {
         st = wan_context_prepare(m, &ch, &S, &ctx[i]);
         ctxs[i] = &ctx[i];
@@ -100,21 +106,21 @@ static int run(const bench_dit_job *j)
         char desc[256];
         if (j->json) {
             printf("{\"bench\":\"dit\",\"model\":\"%s\",\"frames\":%d,\"width\":%d,\"height\":%d,"
-                   "\"tokens\":%lld,\"attn\":\"%s\",\"batch\":%d,\"forward_ms\":%.2f,"
+                   "\"tokens\":%lld,\"prompt_tokens\":%d,\"attn\":\"%s\",\"batch\":%d,\"forward_ms\":%.2f,"
                    "\"per_prediction_ms\":%.2f,\"min_ms\":%.2f,"
                    "\"gemm_ms\":%.2f,\"self_attn_ms\":%.2f,\"cross_attn_ms\":%.2f,\"other_ms\":%.2f,"
                    "\"profiled_total_ms\":%.2f,\"weights_gib\":%.2f,\"activations_peak_gib\":%.2f,"
                    "\"synthetic_weights_s\":%.1f}\n",
-                   j->preset, j->frames, j->width, j->height, (long long)L, j->attn, N, med,
+                   j->preset, j->frames, j->width, j->height, (long long)L, P, j->attn, N, med,
                    med / N, ms[0],
                    prof.gemm_ms, prof.self_attn_ms, prof.cross_attn_ms, prof.other_ms,
                    prof.total_ms, m->weight_bytes / 1073741824.0, S.peak / 1073741824.0,
                    t_load / 1e3);
         } else {
             printf("Wan %s (%s), %d frames %dx%d = %lld tokens, attention '%s', backend %s, "
-                   "%d context%s per forward\n",
+                   "%d context%s of %d prompt tokens per forward\n",
                    j->preset, wan_config_describe(&cfg, desc, sizeof desc), j->frames, j->width,
-                   j->height, (long long)L, j->attn, be->ops->name, N, N == 1 ? "" : "s");
+                   j->height, (long long)L, j->attn, be->ops->name, N, N == 1 ? "" : "s", P);
             printf("| what | ms | share | TFLOP/s |\n|---|---|---|---|\n");
             printf("| forward (median of %d) | %.1f | | %.0f |\n", j->iters, med,
                    (gemm_tf + attn_tf) / (med / 1e3));
@@ -153,8 +159,9 @@ int bench_dit(int argc, char **argv)
         {"size", required_argument, 0, 's'},  {"attn", required_argument, 0, 'a'},
         {"iters", required_argument, 0, 'n'}, {"backend", required_argument, 0, 'b'},
         {"batch", required_argument, 0, 'B'}, {"json", no_argument, 0, 'j'},
+        {"prompt-tokens", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
-    bench_dit_job j = {"1.3B", "dense", "cuda", 81, 832, 480, 3, 1, 0};
+    bench_dit_job j = {"1.3B", "dense", "cuda", 81, 832, 480, 3, 1, 0, 0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -170,16 +177,24 @@ int bench_dit(int argc, char **argv)
         case 'B': j.batch = atoi(optarg); break;
         case 'b': j.backend_name = optarg; break;
         case 'j': j.json = 1; break;
+        case 'P':
+            j.prompt_tokens = atoi(optarg);
+            if (j.prompt_tokens < 1)
+                return cli_usage_error("bench dit", "--prompt-tokens takes a count of 1 or more");
+            break;
         case 'h':
             printf("usage: reel bench dit [--model 1.3B|14B] [--frames 81] [--size 832x480]\n"
                    "                      [--attn NAME[:opts]] [--iters 3] [--batch 1]\n"
-                   "                      [--backend cuda] [--json]\n"
+                   "                      [--prompt-tokens 512] [--backend cuda] [--json]\n"
                    "Times one DiT forward with synthetic weights at real shapes: the median of\n"
                    "--iters runs after a warm-up, then one profiled run split into GEMMs,\n"
                    "attention and the rest.\n"
                    "--batch N: one forward predicts for N text contexts on the same latent (as\n"
                    "classifier-free guidance does with 2); prints the time per forward and per\n"
-                   "prediction (forward / N).\n");
+                   "prediction (forward / N).\n"
+                   "--prompt-tokens P: a P-token prompt, zero-padded to the model's text length\n"
+                   "(512) as real prompts are; cross-attention runs over its rows and one row for\n"
+                   "the padding. Default 512: no padding, the costliest cross-attention.\n");
             return 0;
         default: return cli_usage_error("bench dit", "unknown option");
         }

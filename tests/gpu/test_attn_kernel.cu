@@ -38,6 +38,7 @@ extern "C" {
 /* One problem: host inputs (bf16-rounded floats) and their device copies. */
 typedef struct problem {
     int64_t lq, lk, q_stride, kv_stride;
+    int64_t copies; /* the last key's copies (attn_flash_args.last_key_copies) */
     int heads, dim;
     float *hq, *hk, *hv; /* host, f32 holding bf16 values; q rows q_stride, k/v kv_stride apart */
     uint16_t *dq, *dk, *dv, *dout;
@@ -137,6 +138,7 @@ static void compare(problem *p, const attn_block_mask *mask, const char *op, flo
     r.q = p->hq, r.k = p->hk, r.v = p->hv, r.out = ref, r.lse = rlse;
     r.q_tokens = p->lq, r.kv_tokens = p->lk, r.q_stride = p->q_stride, r.kv_stride = p->kv_stride;
     r.heads = p->heads, r.head_dim = p->dim, r.scale = 1.0f / sqrtf((float)p->dim), r.mask = mask;
+    r.last_key_copies = p->copies;
     CHECK_OK(attn_ref_forward(&r));
 
     uint16_t *raw = (uint16_t *)malloc(n * 2);
@@ -152,8 +154,12 @@ static void compare(problem *p, const attn_block_mask *mask, const char *op, flo
         lse_err = isnan(d) || d > lse_err ? (isnan(d) ? INFINITY : d) : lse_err;
     }
     char shape[96];
-    snprintf(shape, sizeof shape, "%dx%lldx%lld d%d%s", p->heads, (long long)p->lq,
-             (long long)p->lk, p->dim, p->q_stride > (int64_t)p->heads * p->dim ? " strided" : "");
+    char copies[32] = "";
+    if (p->copies > 1)
+        snprintf(copies, sizeof copies, " last x%lld", (long long)p->copies);
+    snprintf(shape, sizeof shape, "%dx%lldx%lld d%d%s%s", p->heads, (long long)p->lq,
+             (long long)p->lk, p->dim, p->q_stride > (int64_t)p->heads * p->dim ? " strided" : "",
+             copies);
     printf("| %-26s | %-28s | %.2e | %.0e | %8.3f ms | lse err %.1e\n", op, shape, e, TOL_OUT,
            ms, lse_err);
     CHECK(e < TOL_OUT, "%s %s: rel_l2 %g", op, shape, e);
@@ -169,6 +175,7 @@ static attn_flash_args flash_args(problem *p, const int32_t *rows, const int32_t
     a.q_tokens = p->lq, a.kv_tokens = p->lk, a.q_stride = p->q_stride, a.kv_stride = p->kv_stride;
     a.heads = p->heads, a.head_dim = p->dim, a.scale = 1.0f / sqrtf((float)p->dim);
     a.row_start = rows, a.cols = cols;
+    a.last_key_copies = p->copies;
     return a;
 }
 
@@ -196,9 +203,11 @@ static int run_flash_timed(problem *p, attn_flash_args *a, float *ms)
     return st != REEL_OK;
 }
 
-static void test_dense(int64_t lq, int64_t lk, int heads, int dim, int fused, float stddev)
+static void test_dense(int64_t lq, int64_t lk, int heads, int dim, int fused, float stddev,
+                       int64_t copies = 0)
 {
     problem p = make_problem(lq, lk, heads, dim, fused, stddev);
+    p.copies = copies;
     for (int kernel = ATTN_FLASH_MMA; kernel <= ATTN_FLASH_WGMMA; kernel++) {
         attn_flash_args a = flash_args(&p, NULL, NULL);
         a.kernel = kernel;
@@ -299,6 +308,33 @@ static void test_plugin(const char *spec, int f, int h, int w, int heads, int st
     free_problem(&p);
 }
 
+/* Cross-attention over a compacted context through the dense plugin on CUDA (spec picks the
+ * kernel; cuDNN has no weight for the repeated key, so the flash kernel runs) against the CPU
+ * reference over the same rows and copies. */
+static void test_plugin_copies(const char *spec)
+{
+    problem p = make_problem(900, 40, 4, 128, 0, 1.0f);
+    p.copies = 473;
+    reel_attn_config cfg = attn_config_default();
+    cfg.heads = 4, cfg.head_dim = 128, cfg.model_dim = 512;
+    cfg.grid_f = 1, cfg.grid_h = 30, cfg.grid_w = 30;
+    cfg.device = REEL_ATTN_CUDA, cfg.dtype = REEL_ATTN_BF16;
+    attn_instance *gpu;
+    CHECK_OK(attn_instance_create(spec, &cfg, &gpu));
+    reel_attn_args a = attn_args_default();
+    a.q = p.dq, a.k = p.dk, a.v = p.dv, a.out = p.dout, a.lse = p.dlse;
+    a.q_tokens = p.lq, a.kv_tokens = p.lk, a.q_row_stride = a.kv_row_stride = p.q_stride;
+    a.scale = 1.0f / sqrtf(128.f), a.last_key_copies = p.copies;
+    poison(&p);
+    CHECK_OK(attn_instance_forward(gpu, &a));
+    CUDA_OK(cudaDeviceSynchronize());
+    char op[64];
+    snprintf(op, sizeof op, "plugin %s cross", spec);
+    compare(&p, NULL, op, 0.f);
+    attn_instance_free(gpu);
+    free_problem(&p);
+}
+
 static void test_refusals(void)
 {
     problem p = make_problem(130, 130, 1, 128, 0, 1.0f);
@@ -335,6 +371,15 @@ int main(void)
     test_dense(45, 1300, 5, 128, 0, 1.0f);
     test_dense(352, 352, 3, 128, 1, 1.0f); /* keys a whole number of the dense key tile (176) */
     test_dense(130, 100, 2, 128, 0, 1.0f); /* fewer keys than one dense key tile */
+    test_dense(1000, 100, 40, 128, 0, 1.0f); /* one key tile a unit, CTAs loop over units */
+    test_dense(2100, 530, 24, 128, 0, 4.0f);  /* looping CTAs, ragged tiles, peaky softmax */
+    /* compacted text contexts: the last key stands for the padding rows (a prompt of 29, 176
+     * and 175 rows out of 512; the last key in a tile of its own, at a tile's end, in a
+     * ragged tile), and cuDNN (which has no such weight) handing over to the flash kernel */
+    test_dense(1000, 30, 12, 128, 0, 1.0f, 483);
+    test_dense(2100, 177, 24, 128, 0, 1.0f, 336);
+    test_dense(700, 176, 4, 128, 0, 4.0f, 337);
+    test_dense(300, 60, 2, 64, 0, 1.0f, 453);
     test_dense(500, 500, 4, 64, 1, 1.0f);
     test_dense(1000, 1000, 2, 128, 0, 4.0f); /* peaky softmax: large score range */
     test_sparse(1000, 3, 0.5);
@@ -347,7 +392,9 @@ int main(void)
     test_plugin("dense:kernel=auto", 5, 10, 21, 4, 0, 0);
 #ifdef REEL_HAVE_CUDNN
     test_plugin("dense:kernel=cudnn", 5, 10, 21, 4, 0, 0);
+    test_plugin_copies("dense:kernel=cudnn");
 #endif
+    test_plugin_copies("dense");
     test_refusals();
     CUDA_OK(cudaDeviceSynchronize());
     return check_done();
