@@ -53,6 +53,8 @@ torch_ref() { # a PyTorch reference measurement in the same run
 }
 if want dit; then
   bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3
+  # a prompt of 128 tokens (about the default negative prompt's), padded to 512 as prompts are
+  bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3 --prompt-tokens 128
   bench dit --model 1.3B --frames 81 --size 832x480 --attn dense --iters 3 --batch 2
   bench dit --model 1.3B --frames 81 --size 832x480 --attn dense:kernel=cudnn --iters 3
   bench dit --model 1.3B --frames 81 --size 832x480 --attn radial --iters 3
