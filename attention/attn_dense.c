@@ -59,20 +59,10 @@ static int dense_forward(void *state, const reel_attn_args *a, char *err, size_t
     dense_state *s = state;
     int st;
     if (s->gpu) {
-        attn_flash_args f = {.q = a->q, .k = a->k, .v = a->v, .out = a->out, .lse = a->lse,
-                             .q_tokens = a->q_tokens, .kv_tokens = a->kv_tokens,
-                             .q_stride = a->q_row_stride, .kv_stride = a->kv_row_stride,
-                             .heads = s->cfg.heads, .head_dim = s->cfg.head_dim,
-                             .scale = a->scale, .stream = a->cuda_stream,
-                             .last_key_copies = a->last_key_copies};
+        attn_flash_args f = attn_flash_args_of(a, &s->cfg);
         st = attn_dense_gpu_forward(s->gpu, &f);
     } else {
-        attn_ref_args r = {.q = a->q, .k = a->k, .v = a->v, .out = a->out, .lse = a->lse,
-                           .q_tokens = a->q_tokens, .kv_tokens = a->kv_tokens,
-                           .q_stride = a->q_row_stride, .kv_stride = a->kv_row_stride,
-                           .heads = s->cfg.heads, .head_dim = s->cfg.head_dim,
-                           .scale = a->scale, .threads = s->threads,
-                           .last_key_copies = a->last_key_copies};
+        attn_ref_args r = attn_ref_args_of(a, &s->cfg, s->threads);
         st = attn_ref_forward(&r);
     }
     return st < 0 ? attn_plugin_fail(st, err, err_size) : REEL_OK;

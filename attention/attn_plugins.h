@@ -3,6 +3,9 @@
 #ifndef REEL_ATTN_PLUGINS_H
 #define REEL_ATTN_PLUGINS_H
 
+#include "attn_flash.h"
+#include "attn_ref.h"
+
 #include "../dit/error.h"
 #include "../plugin/reel_attention.h"
 
@@ -25,6 +28,11 @@ static inline int attn_plugin_fail(int status, char *err, size_t err_size)
     snprintf(err, err_size, "%s", err_msg());
     return status;
 }
+
+/* A call's arguments for the flash kernels (no mask) and for the CPU reference (no mask, the
+ * plugin's thread count): attn_plugin_args.c. */
+attn_flash_args attn_flash_args_of(const reel_attn_args *a, const reel_attn_config *cfg);
+attn_ref_args attn_ref_args_of(const reel_attn_args *a, const reel_attn_config *cfg, int threads);
 
 #ifdef __cplusplus
 }

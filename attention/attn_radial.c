@@ -141,11 +141,7 @@ static int radial_forward(void *state, const reel_attn_args *a, char *err, size_
     int dense = a->step < s->dense_steps || a->layer < s->dense_layers;
     int st;
     if (s->gpu) {
-        attn_flash_args f = {.q = a->q, .k = a->k, .v = a->v, .out = a->out, .lse = a->lse,
-                             .q_tokens = a->q_tokens, .kv_tokens = a->kv_tokens,
-                             .q_stride = a->q_row_stride, .kv_stride = a->kv_row_stride,
-                             .heads = s->cfg.heads, .head_dim = s->cfg.head_dim,
-                             .scale = a->scale, .stream = a->cuda_stream};
+        attn_flash_args f = attn_flash_args_of(a, &s->cfg);
         if (dense) {
             st = attn_dense_gpu_forward(s->gpu, &f);
         } else {
@@ -154,12 +150,8 @@ static int radial_forward(void *state, const reel_attn_args *a, char *err, size_
             st = attn_flash_forward(&f);
         }
     } else {
-        attn_ref_args r = {.q = a->q, .k = a->k, .v = a->v, .out = a->out, .lse = a->lse,
-                           .q_tokens = a->q_tokens, .kv_tokens = a->kv_tokens,
-                           .q_stride = a->q_row_stride, .kv_stride = a->kv_row_stride,
-                           .heads = s->cfg.heads, .head_dim = s->cfg.head_dim,
-                           .scale = a->scale, .mask = dense ? NULL : &s->mask,
-                           .threads = s->threads};
+        attn_ref_args r = attn_ref_args_of(a, &s->cfg, s->threads);
+        r.mask = dense ? NULL : &s->mask;
         st = attn_ref_forward(&r);
     }
     return st < 0 ? attn_plugin_fail(st, err, err_size) : REEL_OK;
