@@ -61,9 +61,10 @@ int attn_dense_gpu_forward(attn_dense_gpu *g, const attn_flash_args *a)
     if (a->row_start || a->cols)
         return err_set(REEL_E_INVALID, "dense attention: a block mask was passed");
     /* cuDNN has no weight for a repeated last key (a compacted text context): flash, always */
-    int use_cudnn = g->kernel == ATTN_DENSE_CUDNN && a->last_key_copies <= 1;
+    const int cudnn_can = a->last_key_copies <= 1;
+    int use_cudnn = g->kernel == ATTN_DENSE_CUDNN && cudnn_can;
 #ifdef REEL_HAVE_CUDNN
-    if (g->kernel == ATTN_DENSE_AUTO && g->cudnn && a->last_key_copies <= 1) {
+    if (g->kernel == ATTN_DENSE_AUTO && g->cudnn && cudnn_can) {
         int wgmma = 0;
         TRY(attn_flash_has_wgmma(a->head_dim, &wgmma));
         use_cudnn = !wgmma;
