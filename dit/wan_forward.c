@@ -5,7 +5,11 @@
  * Per block:  a = LN(x)(1+scale1)+shift1 -> fused QKV GEMM -> RMSNorm+RoPE on q, k -> self
  * attention (plugin) -> O GEMM -> x += y*gate1 -> cross attention on LN3(x) against the cached
  * text K/V -> x += y -> b = LN(x)(1+scale2)+shift2 -> FFN (GELU in the GEMM epilogue) ->
- * x += y*gate2. x (the residual stream) stays fp32 throughout, as in the reference. */
+ * x += y*gate2. x (the residual stream) stays fp32 throughout, as in the reference.
+ * The elements differ only from block 0's cross-attention on: up to there they hold the same
+ * latent and timesteps, so block 0's self-attention (the QKV GEMM to the O GEMM) runs for
+ * element 0 alone and its output is copied to the others (the same numbers, one n-th of the
+ * work). */
 #include "wan_dit.h"
 
 #include "../attention/attn.h"
@@ -259,6 +263,7 @@ static int block_forward(fwd *f, int i)
     const wan_block_weights *b = &m->blocks[i];
     const enum dtype cdt = compute_dtype(m);
     const int64_t L = f->L, N = f->n * f->L, D = c->dim;
+    const int64_t ns = i == 0 ? 1 : f->n; /* elements that run self-attention (see the top) */
     arena *S = f->S;
     size_t mark = arena_mark(S);
     const tensor *mod = &f->mod[i % 2];
@@ -269,26 +274,29 @@ static int block_forward(fwd *f, int i)
     /* self-attention on a1; RoPE takes row index as token index, so it runs per element slice */
     TRY(new2(S, cdt, N, D, &ca)); /* the cross-attention norm's output, written at the end */
     size_t after_ca = arena_mark(S);
-    TRY(new2(S, cdt, N, 3 * D, &qkv));
+    TRY(new2(S, cdt, ns * L, 3 * D, &qkv));
+    tensor a1s = tensor_slice(&f->a1, 0, 0, ns * L);
     TRY(lap(f->lp, PH_GEMM));
-    TRY(op->gemm(be, &f->a1, &b->qkv_w, &b->qkv_b, ACT_NONE, &qkv));
+    TRY(op->gemm(be, &a1s, &b->qkv_w, &b->qkv_b, ACT_NONE, &qkv));
     q = tensor_slice(&qkv, 1, 0, D);
     tensor k = tensor_slice(&qkv, 1, D, D), v = tensor_slice(&qkv, 1, 2 * D, D);
     TRY(lap(f->lp, PH_OTHER));
-    for (int64_t e = 0; e < f->n; e++) {
+    for (int64_t e = 0; e < ns; e++) {
         tensor qe = elem(f, &q, e), ke = elem(f, &k, e);
         TRY(op->rms_norm(be, &qe, &b->norm_q, c->eps, &f->grid, c->head_dim, &qe));
         TRY(op->rms_norm(be, &ke, &b->norm_k, c->eps, &f->grid, c->head_dim, &ke));
     }
-    TRY(new2(S, cdt, N, D, &o));
+    TRY(new2(S, cdt, ns * L, D, &o));
     TRY(lap(f->lp, PH_SELF));
-    for (int64_t e = 0; e < f->n; e++) {
+    for (int64_t e = 0; e < ns; e++) {
         tensor qe = elem(f, &q, e), ke = elem(f, &k, e), ve = elem(f, &v, e), oe = elem(f, &o, e);
         TRY(attend(f->args->self_attn, &qe, &ke, &ve, &oe, i, f->args->step, f->t0, m, L, 1));
     }
     TRY(lap(f->lp, PH_GEMM));
-    TRY(op->gemm(be, &o, &b->o_w, &b->o_b, ACT_NONE, &f->a1)); /* a1 is free again: reuse it */
+    TRY(op->gemm(be, &o, &b->o_w, &b->o_b, ACT_NONE, &a1s)); /* a1 is free again: reuse it */
     TRY(lap(f->lp, PH_OTHER));
+    if (ns < f->n)
+        TRY(repeat_first(be, &f->a1, L, f->n));
     TRY(op->add_gated_norm(be, &f->x, &f->a1, &gate1, &b->norm3_w, &b->norm3_b, NULL, NULL,
                            c->eps, &ca));
     arena_reset(S, after_ca);
@@ -456,8 +464,11 @@ int wan_dit_forward(wan_dit *m, const wan_forward_args *args, arena *S)
     TRY(new2(S, DT_F32, n * G, 6 * D, &f.mod[1]));
     TRY(new2(S, cdt, n * f.L, D, &f.a1));
     TRY(block_modulation(&f, 0, &f.mod[0]));
+    /* block 0 reads element 0's rows only (see the top) */
     tensor shift1 = mod_part(&f, &f.mod[0], 0), scale1 = mod_part(&f, &f.mod[0], 1);
-    TRY(op->layer_norm(be, &f.x, NULL, NULL, &shift1, &scale1, c->eps, &f.a1));
+    shift1 = tensor_slice(&shift1, 0, 0, G), scale1 = tensor_slice(&scale1, 0, 0, G);
+    tensor a1_first = elem(&f, &f.a1, 0);
+    TRY(op->layer_norm(be, &x_first, NULL, NULL, &shift1, &scale1, c->eps, &a1_first));
     for (int i = 0; i < c->layers; i++) {
         st = block_forward(&f, i);
         if (st < 0)
