@@ -48,6 +48,8 @@ double check_rel_l2_d(const float *a, const double *b, size_t n);
 /* A fresh folder for this test program's files (under REEL_TEST_TMP or /tmp), path joined. */
 const char *check_tmpdir(void);
 const char *check_path(const char *name); /* static buffer: tmpdir/name */
+/* Entries of a folder, . and .. not counted; -1 if it cannot be opened. */
+int check_count_entries(const char *dir);
 
 /* GPU tests: returns a CUDA backend, or NULL after printing why the test is skipped. */
 backend *check_cuda_backend(void);

@@ -11,7 +11,6 @@
 #include "vae_io/frames.h"
 #include "vae_io/out_file.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,18 +20,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
 
 static void make_dir(const char *path) { CHECK(mkdir(path, 0755) == 0, "mkdir %s", path); }
 
@@ -88,10 +75,10 @@ static void out_file_basics(void)
     CHECK_OK(out_file_write(f, "hello ", 6));
     CHECK_OK(out_file_write(f, "world", 5));
     CHECK(access(path, F_OK) != 0, "visible before commit");
-    CHECK(count_entries(dir) == 1, "the temporary lives beside the target");
+    CHECK(check_count_entries(dir) == 1, "the temporary lives beside the target");
     CHECK_OK(out_file_commit(f));
     CHECK(file_is(path, "hello world"), "content after commit");
-    CHECK(count_entries(dir) == 1, "temporary left after commit");
+    CHECK(check_count_entries(dir) == 1, "temporary left after commit");
 
     /* discard removes the temporary; the existing file stays */
     CHECK(out_file_open(path, 0, &f) == REEL_E_EXISTS, "existing file not refused");
@@ -99,7 +86,7 @@ static void out_file_basics(void)
     CHECK_OK(out_file_open(path, 1, &f));
     CHECK_OK(out_file_write(f, "new", 3));
     out_file_discard(f);
-    CHECK(file_is(path, "hello world") && count_entries(dir) == 1, "discard touched the original");
+    CHECK(file_is(path, "hello world") && check_count_entries(dir) == 1, "discard touched the original");
 
     /* the name appears while the output is written: the newcomer wins, ours is dropped */
     char late[700];
@@ -108,13 +95,13 @@ static void out_file_basics(void)
     CHECK_OK(out_file_write(f, "ours", 4));
     write_text(late, "theirs");
     CHECK(out_file_commit(f) == REEL_E_EXISTS, "a file that appeared meanwhile was replaced");
-    CHECK(file_is(late, "theirs") && count_entries(dir) == 2, "late file damaged or temporary left");
+    CHECK(file_is(late, "theirs") && check_count_entries(dir) == 2, "late file damaged or temporary left");
 
     /* with overwrite the new content replaces the old atomically */
     CHECK_OK(out_file_open(path, 1, &f));
     CHECK_OK(out_file_write(f, "replaced", 8));
     CHECK_OK(out_file_commit(f));
-    CHECK(file_is(path, "replaced") && count_entries(dir) == 2, "overwrite");
+    CHECK(file_is(path, "replaced") && check_count_entries(dir) == 2, "overwrite");
 
     CHECK(out_file_open(dir, 1, &f) == REEL_E_INVALID, "a folder taken as a file");
 }
@@ -147,7 +134,7 @@ static void no_overwrite(void)
     int want = 0;
     while (kinds[want])
         want++;
-    CHECK(count_entries(dir) == want, "%d entries in %s, want %d", count_entries(dir), dir, want);
+    CHECK(check_count_entries(dir) == want, "%d entries in %s, want %d", check_count_entries(dir), dir, want);
 }
 
 static void abort_and_empty(void)
@@ -165,12 +152,12 @@ static void abort_and_empty(void)
         for (int f = 0; f < 3 && s && strcmp(kinds[k], "still.png"); f++)
             CHECK_OK(sink_write_rgb(s, rgb, 64 * 3));
         sink_abort(s);
-        CHECK(count_entries(dir) == 0, "%s: abort left %d files", kinds[k], count_entries(dir));
+        CHECK(check_count_entries(dir) == 0, "%s: abort left %d files", kinds[k], check_count_entries(dir));
         /* closing a sink that got no frames saves nothing and says so */
         CHECK_OK(sink_open(path, &p, &s));
         CHECK(sink_close(s) == REEL_E_INVALID, "%s: empty output accepted", kinds[k]);
         CHECK(strstr(err_msg(), "no frames") != NULL, "%s: message %s", kinds[k], err_msg());
-        CHECK(count_entries(dir) == 0, "%s: empty close left %d files", kinds[k], count_entries(dir));
+        CHECK(check_count_entries(dir) == 0, "%s: empty close left %d files", kinds[k], check_count_entries(dir));
     }
 }
 
@@ -307,7 +294,7 @@ static void full_disk(void)
         CHECK(st == REEL_E_IO, "%s: full disk gave %d: %s", kinds[k], st, msg);
         CHECK(strstr(msg, "File too large") != NULL, "%s: message lacks the reason: %s", kinds[k], msg);
         CHECK(strstr(msg, dir) != NULL, "%s: message lacks the path: %s", kinds[k], msg);
-        CHECK(count_entries(dir) == 0, "%s: %d files left after a full disk", kinds[k], count_entries(dir));
+        CHECK(check_count_entries(dir) == 0, "%s: %d files left after a full disk", kinds[k], check_count_entries(dir));
     }
     signal(SIGXFSZ, SIG_DFL);
 

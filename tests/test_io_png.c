@@ -8,7 +8,6 @@
 #include "vae_io/frame_sink.h"
 #include "vae_io/frames.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,25 +119,13 @@ static void check_frame(const char *file, const uint8_t *frames, int f, int w, i
     free(b.rgb);
 }
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    if (!d)
-        return -1;
-    for (struct dirent *e; (e = readdir(d));)
-        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
-
 static void sequence_new_folder(void)
 {
     char dir[600], file[700];
     snprintf(dir, sizeof dir, "%s/", check_path("seq"));
     enum { W = 37, H = 23, N = 4 };
     uint8_t *frames = write_frames(dir, W, H, N, 0, 1);
-    CHECK(count_entries(dir) == N, "%s holds %d files, want %d", dir, count_entries(dir), N);
+    CHECK(check_count_entries(dir) == N, "%s holds %d files, want %d", dir, check_count_entries(dir), N);
     for (int f = 0; f < N && frames; f++) {
         snprintf(file, sizeof file, "%sframe_%05d.png", dir, f);
         check_frame(file, frames, f, W, H);
@@ -180,7 +167,7 @@ static void pattern_and_visibility(void)
         snprintf(file, sizeof file, "%s/pat_%03d.png", check_path("patdir"), f);
         CHECK(access(file, F_OK) == 0, "%s missing", file);
     }
-    CHECK(count_entries(check_path("patdir")) == 3, "stray files next to the sequence");
+    CHECK(check_count_entries(check_path("patdir")) == 3, "stray files next to the sequence");
 
     /* an aborted sequence takes the folder it created with it */
     char dir[600];
@@ -226,8 +213,8 @@ int main(void)
     sequence_new_folder();
     pattern_and_visibility();
     single_image();
-    CHECK(count_entries(check_tmpdir()) == 3, "test folder holds %d entries (temporaries left?)",
-          count_entries(check_tmpdir()));
+    CHECK(check_count_entries(check_tmpdir()) == 3, "test folder holds %d entries (temporaries left?)",
+          check_count_entries(check_tmpdir()));
     return check_done();
 #endif
 }

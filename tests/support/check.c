@@ -2,6 +2,7 @@
 
 #include "dit/error.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,18 @@ const char *check_tmpdir(void)
         exit(1);
     }
     return dir;
+}
+
+int check_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
 }
 
 const char *check_path(const char *name)
